@@ -1,0 +1,23 @@
+"""transformer-audit: audit Hugging Face transformer models before they ship."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from audit.errors import AuditError
+from audit.results import AuditResult, Case, Chart, Gate, Metric, ModelInfo, ProbeResult
+
+__all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "ModelInfo", "ProbeResult", "load", "run", "__version__"]
+
+
+def load(spec: str = "default", **kwargs):  # noqa: ANN201 - re-exported
+    """Load a model spec into an adapter; see :func:`audit.models.load`."""
+    from audit.models import load as _load
+
+    return _load(spec, **kwargs)
+
+
+def run(model="default", **kwargs):  # noqa: ANN001, ANN201
+    """Run an audit and return an :class:`AuditResult`; see :func:`audit.runner.run_audit`."""
+    from audit.runner import run_audit
+
+    return run_audit(model, **kwargs)

@@ -1,0 +1,278 @@
+"""The batched inference engine shared by every probe.
+
+Tokenise once in bulk with the fast tokenizer; sort by length; batch under a token budget (not a fixed
+count); pad to a multiple of 8; run under ``torch.inference_mode`` (bf16 autocast on GPUs that support
+it); halve the budget on CUDA out-of-memory and remember what fit; restore the original order; and cache
+every output by (model fingerprint, primitive, input) so probes and re-runs share forward passes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from audit.cache import OutputCache, make_key
+from audit.errors import AuditError
+
+PAD_MULTIPLE = 8
+LONG_TEXT_STRATEGIES = ("truncate", "head", "tail", "head_tail", "window_mean", "window_max")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu — or what the user asked for, checked."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise AuditError(f"unknown device {requested!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AuditError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise AuditError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+    return device
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """bf16 on GPUs that support it, fp32 elsewhere — or what the user asked for."""
+    table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp16": torch.float16, "float16": torch.float16}
+    if requested == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if requested not in table:
+        raise AuditError(f"unknown dtype {requested!r}; use auto, fp32, bf16 or fp16")
+    return table[requested]
+
+
+@dataclass
+class Batch:
+    """A padded batch on the device. ``extras`` carries per-row data (e.g. which position is masked)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    lengths: list[int]
+    extras: list[Any]
+
+
+@dataclass
+class EngineStats:
+    sequences: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    forward_calls: int = 0
+    cache_hits: int = 0
+    oom_backoffs: int = 0
+    by_primitive: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, float]:
+        s = max(self.seconds, 1e-9)
+        return {
+            "sequences": self.sequences,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "sequences_per_s": round(self.sequences / s, 1) if self.sequences else 0.0,
+            "tokens_per_s": round(self.tokens / s, 1) if self.tokens else 0.0,
+            "forward_calls": self.forward_calls,
+            "cache_hits": self.cache_hits,
+            "oom_backoffs": self.oom_backoffs,
+        }
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Engine:
+    """Runs a forward function over many token sequences, batched, cached and in order."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        fingerprint: str,
+        device: torch.device,
+        dtype: torch.dtype,
+        max_length: int,
+        token_budget: int | None = None,
+        batch_size: int | None = None,
+        cache: OutputCache | None = None,
+        progress: bool = True,
+    ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise AuditError(f"--batch-size must be a positive integer or 'auto', got {batch_size}")
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self.device = device
+        self.dtype = dtype
+        self.max_length = max_length
+        self.token_budget = token_budget or (131072 if device.type == "cuda" else 8192)
+        self.batch_size = batch_size
+        self.cache = cache if cache is not None else OutputCache(None)
+        self.progress = progress
+        self.stats = EngineStats()
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_id = int(pad)
+
+    # ---- tokenisation ------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], *, max_length: int | None = None, special_tokens: bool = True) -> list[list[int]]:
+        """Token ids for each text in one bulk call, truncated to the limit in force."""
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of texts, not one string")
+        if not texts:
+            return []
+        limit = max_length or self.max_length
+        enc = self.tokenizer(
+            list(texts),
+            add_special_tokens=special_tokens,
+            truncation=limit is not None and special_tokens,
+            max_length=limit if special_tokens else None,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        return [list(ids) for ids in enc["input_ids"]]
+
+    def shape_long(self, texts: Sequence[str], strategy: str = "truncate") -> tuple[list[list[int]], list[int]]:
+        """Token ids fitted to the limit by ``strategy``, and for each row the index of its text.
+
+        truncate/head keep the start, tail the end, head_tail both halves; window_* split the text into
+        overlapping windows (stride as the transformers QA pipeline: overlap min(window // 2, 128)), one
+        row each, which the caller aggregates.
+        """
+        if strategy not in LONG_TEXT_STRATEGIES:
+            from audit.errors import unknown_name
+
+            raise unknown_name("long-text strategy", strategy, LONG_TEXT_STRATEGIES)
+        if strategy == "truncate":
+            ids = self.encode(texts)
+            return ids, list(range(len(ids)))
+        content = self.encode(texts, special_tokens=False)
+        room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
+        rows: list[list[int]] = []
+        owner: list[int] = []
+        build = self.tokenizer.build_inputs_with_special_tokens
+        for i, ids in enumerate(content):
+            if strategy == "head":
+                pieces = [ids[:room]]
+            elif strategy == "tail":
+                pieces = [ids[-room:] if len(ids) > room else ids]
+            elif strategy == "head_tail":
+                half = room // 2
+                pieces = [ids if len(ids) <= room else ids[:half] + ids[len(ids) - (room - half):]]
+            else:
+                overlap = min(room // 2, 128)
+                step = max(1, room - overlap)
+                starts = list(range(0, max(1, len(ids) - overlap), step)) or [0]
+                pieces = [ids[s : s + room] for s in starts]
+            for p in pieces:
+                rows.append(list(build(p)))
+                owner.append(i)
+        return rows, owner
+
+    # ---- batched, cached execution ---------------------------------------------------------------
+    def map(
+        self,
+        primitive: str,
+        ids: Sequence[Sequence[int]],
+        forward: Callable[[Batch], list[np.ndarray]],
+        *,
+        extras: Sequence[Any] | None = None,
+        desc: str | None = None,
+    ) -> list[np.ndarray]:
+        """``forward`` over every sequence, in the original order.
+
+        ``primitive`` names the computation (and its parameters) for the cache key; ``extras`` are
+        per-row values handed to ``forward`` and part of the key.
+        """
+        n = len(ids)
+        if extras is not None and len(extras) != n:
+            raise ValueError("extras must have one entry per sequence")
+        ex = list(extras) if extras is not None else [None] * n
+        keys = [
+            make_key(self.fingerprint, primitive, np.asarray(s, dtype=np.int64).tobytes(), json.dumps(e, sort_keys=True, default=str))
+            for s, e in zip(ids, ex)
+        ]
+        found = self.cache.get_many(keys)
+        self.stats.cache_hits += sum(1 for k in keys if k in found)
+        todo_keys: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found and k not in todo_keys:
+                todo_keys[k] = i
+        todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
+        bar = tqdm(total=len(todo), desc=desc or primitive, unit="seq", disable=not self.progress or len(todo) < 64 or None, leave=False)
+        pos = 0
+        try:
+            while pos < len(todo):
+                chunk = self._next_chunk(todo, pos, ids)
+                try:
+                    outputs = self._forward(forward, [ids[i] for i in chunk], [ex[i] for i in chunk])
+                except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                    if not _is_oom(exc) or len(chunk) == 1:
+                        raise
+                    self._back_off(len(chunk), len(ids[chunk[0]]))
+                    continue
+                new = {keys[i]: out for i, out in zip(chunk, outputs)}
+                self.cache.put_many(new)
+                found.update(new)
+                pos += len(chunk)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        return [found[k] for k in keys]
+
+    def _next_chunk(self, todo: list[int], pos: int, ids: Sequence[Sequence[int]]) -> list[int]:
+        first = _ceil(len(ids[todo[pos]]))
+        rows = max(1, self.token_budget // max(first, 1))
+        if self.batch_size is not None:
+            rows = min(rows, self.batch_size)
+        return todo[pos : pos + rows]
+
+    def _back_off(self, rows: int, length: int) -> None:
+        self.stats.oom_backoffs += 1
+        self.token_budget = max(_ceil(length), (rows // 2) * _ceil(length))
+        if self.batch_size is not None:
+            self.batch_size = max(1, rows // 2)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _forward(self, forward: Callable[[Batch], list[np.ndarray]], seqs: list[Sequence[int]], extras: list[Any]) -> list[np.ndarray]:
+        width = _ceil(max(len(s) for s in seqs))
+        input_ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            input_ids[r, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[r, : len(s)] = 1
+        batch = Batch(input_ids.to(self.device), mask.to(self.device), [len(s) for s in seqs], extras)
+        start = time.perf_counter()
+        with torch.inference_mode(), self.autocast():
+            outputs = forward(batch)
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.forward_calls += 1
+        self.stats.sequences += len(seqs)
+        self.stats.tokens += sum(batch.lengths)
+        return outputs
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda" and self.dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast("cuda", dtype=self.dtype)
+        return contextlib.nullcontext()
+
+
+def _ceil(n: int) -> int:
+    return int(math.ceil(max(n, 1) / PAD_MULTIPLE) * PAD_MULTIPLE)

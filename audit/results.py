@@ -1,0 +1,259 @@
+"""Typed, serialisable results. The reporter reads only these; a report can be re-rendered
+from results.json without the model."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+GateStatus = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured figure, with its uncertainty and the direction that is good.
+
+    Exactly one of ``higher_is_better`` and ``ideal`` says what is good: CrowS-Pairs' ideal is 50,
+    not 0, so gates need no special cases.
+    """
+
+    name: str
+    value: float | None
+    ci: tuple[float, float] | None = None
+    higher_is_better: bool | None = None
+    ideal: float | None = None
+    n: int | None = None
+    p_value: float | None = None
+    unit: str = ""
+    group: str = ""
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        """Unique name within a probe: ``name`` or ``name[group]``."""
+        return f"{self.name}[{self.group}]" if self.group else self.name
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A threshold applied to a metric, and its outcome."""
+
+    probe: str
+    metric: str
+    threshold: float
+    mode: Literal["point", "ci_all", "ci_any"]
+    status: GateStatus
+    value: float | None
+    ci: tuple[float, float] | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case worth explaining: what the probe found most telling.
+
+    ``pair`` holds the counterfactual side (the "she" version of a "he" sentence) so that both can be
+    explained and shown side by side; ``target`` is the label or output the explanation is for.
+    """
+
+    text: str
+    score: float
+    reason: str
+    target: str | None = None
+    pair: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart as data; the reporter draws it. kind: bar | line | heatmap | scatter.
+
+    bar: ``data = [{"label", "value", "low"?, "high"?}]``; line/scatter: ``data = [{"series", "x", "y"}]``;
+    heatmap: ``data = {"rows": [...], "cols": [...], "values": [[...]]}``.
+    """
+
+    kind: str
+    title: str
+    x_label: str
+    y_label: str
+    data: Any
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one probe found. ``tables`` maps a name to rows (dicts) for display and CSV."""
+
+    probe: str
+    suite: str
+    title: str
+    headline: str
+    metrics: tuple[Metric, ...] = ()
+    gates: tuple[Gate, ...] = ()
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    charts: tuple[Chart, ...] = ()
+    cases: tuple[Case, ...] = ()
+    warnings: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    status: Literal["ok", "skipped", "error"] = "ok"
+
+    def metric(self, name: str, group: str = "") -> Metric:
+        for m in self.metrics:
+            if m.name == name and m.group == group:
+                return m
+        raise KeyError(f"{self.probe} has no metric {name!r}" + (f" for group {group!r}" if group else ""))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was audited: identity, provenance and the limits actually in force."""
+
+    spec: str
+    source: Literal["default", "local", "hub"]
+    path: str
+    task: str
+    architecture: str
+    fingerprint: str
+    parameters: int
+    dtype: str
+    device: str
+    max_length: int
+    tokenizer: str
+    vocab_size: int
+    labels: tuple[str, ...] = ()
+    revision: str | None = None
+    license: str | None = None
+    weights_sha256: str | None = None
+    provenance: str = ""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """One audit run: the model, every probe's result, explanations and the environment."""
+
+    model: ModelInfo
+    probes: tuple[ProbeResult, ...]
+    explanations: tuple[dict[str, Any], ...] = ()
+    environment: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    throughput: dict[str, float] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+
+    @property
+    def gates(self) -> list[Gate]:
+        return [g for p in self.probes for g in p.gates]
+
+    @property
+    def passed(self) -> bool:
+        return all(g.status != "fail" for g in self.gates)
+
+    def probe(self, name: str) -> ProbeResult:
+        for p in self.probes:
+            if p.probe == name:
+                return p
+        raise KeyError(f"no result for probe {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return write_atomic(path, self.to_json())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
+        version = str(data.get("schema_version", ""))
+        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            from audit.errors import AuditError
+
+            raise AuditError(
+                f"results schema version {version or 'missing'} is not supported (this is {SCHEMA_VERSION}); "
+                "re-run the audit with this version of transformer-audit"
+            )
+        probes = tuple(_probe_from_dict(p) for p in data["probes"])
+        model = ModelInfo(**{**data["model"], "labels": tuple(data["model"].get("labels", ()))})
+        rest = {k: data[k] for k in ("environment", "config", "timings", "throughput") if k in data}
+        return cls(
+            model=model,
+            probes=probes,
+            explanations=tuple(data.get("explanations", ())),
+            schema_version=version,
+            **rest,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "AuditResult":
+        from audit.errors import AuditError
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AuditError(f"results file not found: {path}; run `audit run` first") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AuditError(f"{path} is not valid results JSON ({exc}); pass the results.json that `audit run` wrote") from None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError) as exc:
+            raise AuditError(f"{path} is not an audit results file (missing or wrong field: {exc})") from None
+
+
+def _tuple(v: Any) -> tuple[float, float] | None:
+    return None if v is None else (v[0], v[1])
+
+
+def _probe_from_dict(d: dict[str, Any]) -> ProbeResult:
+    return ProbeResult(
+        **{
+            **d,
+            "metrics": tuple(Metric(**{**m, "ci": _tuple(m.get("ci"))}) for m in d.get("metrics", ())),
+            "gates": tuple(Gate(**{**g, "ci": _tuple(g.get("ci"))}) for g in d.get("gates", ())),
+            "charts": tuple(Chart(**c) for c in d.get("charts", ())),
+            "cases": tuple(Case(**c) for c in d.get("cases", ())),
+            "warnings": tuple(d.get("warnings", ())),
+        }
+    )
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN/inf become None, tuples lists, numpy scalars Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if hasattr(obj, "tolist"):
+        return _clean(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a crash leaves the old file or none, never half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,169 @@
+"""The probe framework: one base class, one verb, one result type.
+
+``Probe.run(model) -> ProbeResult``. A probe never touches the torch model: it asks the adapter
+(``audit.models.AuditedModel``) for batched primitives on lists of texts, so the engine can batch,
+sort, cache and share forward passes across probes.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from audit.errors import AuditError, unknown_name
+from audit.gates import Threshold, apply
+from audit.results import ProbeResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.models import AuditedModel
+
+ENTRY_POINT_GROUP = "transformer_audit.probes"
+
+
+class Probe:
+    """Base class. Subclasses set the class attributes and implement ``_run``.
+
+    Constructors only store parameters (as keyword arguments with defaults) so that ``get_params``
+    can print the exact configuration; ``validate`` is the one place that checks them.
+    """
+
+    name: ClassVar[str] = ""
+    suite: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset()
+    """Adapter capabilities needed, e.g. {"class_probs"}; the runner skips probes a model cannot serve."""
+    card: ClassVar[dict[str, Any]] = {}
+    """What it measures, how to read it, sources, limits: composed into the report."""
+    default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+
+    def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
+        self.seed = seed
+        self.max_cases = max_cases
+        self.thresholds = thresholds
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters and their current values (JSON-friendly)."""
+        params: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            if cls is object:
+                continue
+            for pname, p in inspect.signature(cls.__init__).parameters.items():
+                if p.kind is p.KEYWORD_ONLY and pname not in params and hasattr(self, pname):
+                    value = getattr(self, pname)
+                    if pname == "thresholds" and value is not None:
+                        value = [vars(t) for t in value]
+                    params[pname] = value
+        return params
+
+    def supports(self, model: AuditedModel) -> bool:
+        return self.requires <= model.capabilities
+
+    def validate(self, model: AuditedModel) -> None:
+        """Check parameters against the model; raise AuditError with a one-line fix."""
+        if self.max_cases is not None and self.max_cases < 1:
+            raise AuditError(f"{self.name}: max_cases must be at least 1, got {self.max_cases}")
+        missing = self.requires - model.capabilities
+        if missing:
+            raise AuditError(
+                f"probe {self.name!r} needs a model that offers {', '.join(sorted(missing))}; "
+                f"{model.info.spec} is a {model.task} model — pick another probe or pass --task"
+            )
+
+    def run(self, model: AuditedModel) -> ProbeResult:
+        """Run the probe, attach gates, card, parameters and timing."""
+        self.validate(model)
+        start = time.perf_counter()
+        result = self._run(model)
+        thresholds = list(self.default_thresholds if self.thresholds is None else self.thresholds)
+        gates = apply(self.name, result.metrics, thresholds) if thresholds else ()
+        return ProbeResult(
+            **{
+                **result.__dict__,
+                "probe": self.name,
+                "suite": self.suite,
+                "title": result.title or self.title,
+                "gates": result.gates + gates,
+                "params": self.get_params(),
+                "card": dict(self.card),
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+        )
+
+    def _run(self, model: AuditedModel) -> ProbeResult:
+        raise NotImplementedError
+
+
+P = TypeVar("P", bound=type[Probe])
+_REGISTRY: dict[str, type[Probe]] = {}
+_LOADED = False
+
+
+def register_probe(cls: P) -> P:
+    """Class decorator adding a probe to the registry under ``cls.name``."""
+    if not cls.name or not cls.suite:
+        raise TypeError(f"{cls.__name__} needs class attributes 'name' and 'suite'")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"probe name {cls.name!r} is already registered by {_REGISTRY[cls.name].__module__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    """Import the built-in suites and every installed entry point (once)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+
+    for module in ("probes.bias", "probes.multilingual", "probes.long_input", "probes.smoke"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        loaded: Any = ep.load()
+        if isinstance(loaded, type) and issubclass(loaded, Probe):
+            register_probe(loaded)
+
+
+def registry() -> dict[str, type[Probe]]:
+    """All registered probes by name."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def suites() -> dict[str, list[str]]:
+    """Probe names grouped by suite."""
+    out: dict[str, list[str]] = {}
+    for name, cls in registry().items():
+        out.setdefault(cls.suite, []).append(name)
+    return out
+
+
+def get_probe(name: str) -> type[Probe]:
+    reg = registry()
+    if name not in reg:
+        raise unknown_name("probe", name, reg)
+    return reg[name]
+
+
+def resolve(probe_names: list[str] | None = None, suite_names: list[str] | None = None) -> list[type[Probe]]:
+    """Probe classes for the names and suites asked for (all probes when neither is given)."""
+    reg, by_suite = registry(), suites()
+    chosen: dict[str, type[Probe]] = {}
+    for s in suite_names or []:
+        if s not in by_suite:
+            raise unknown_name("suite", s, by_suite)
+        chosen.update({n: reg[n] for n in by_suite[s]})
+    for n in probe_names or []:
+        chosen[n] = get_probe(n)
+    if not probe_names and not suite_names:
+        chosen = dict(reg)
+    return list(chosen.values())
+
+
+ProbeFactory = Callable[..., Probe]

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,6 @@ class EngineStats:
     forward_calls: int = 0
     cache_hits: int = 0
     oom_backoffs: int = 0
-    by_primitive: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
         s = max(self.seconds, 1e-9)
@@ -163,10 +162,10 @@ class Engine:
             ids = self.encode(texts)
             return ids, list(range(len(ids)))
         content = self.encode(texts, special_tokens=False)
-        room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
+        prefix, suffix = self.special_frame()
+        room = self.max_length - len(prefix) - len(suffix)
         rows: list[list[int]] = []
         owner: list[int] = []
-        build = self.tokenizer.build_inputs_with_special_tokens
         for i, ids in enumerate(content):
             if strategy == "head":
                 pieces = [ids[:room]]
@@ -181,9 +180,18 @@ class Engine:
                 starts = list(range(0, max(1, len(ids) - overlap), step)) or [0]
                 pieces = [ids[s : s + room] for s in starts]
             for p in pieces:
-                rows.append(list(build(p)))
+                rows.append(prefix + list(p) + suffix)
                 owner.append(i)
         return rows, owner
+
+    def special_frame(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after one sequence ([CLS] … [SEP], <s> … </s>)."""
+        content = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        for i in range(len(full) - len(content) + 1):
+            if full[i : i + len(content)] == content:
+                return list(full[:i]), list(full[i + len(content) :])
+        return [], []
 
     # ---- batched, cached execution ---------------------------------------------------------------
     def map(
@@ -209,11 +217,11 @@ class Engine:
             for s, e in zip(ids, ex)
         ]
         found = self.cache.get_many(keys)
-        self.stats.cache_hits += sum(1 for k in keys if k in found)
         todo_keys: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k not in found and k not in todo_keys:
                 todo_keys[k] = i
+        self.stats.cache_hits += n - len(todo_keys)  # served from the cache or a duplicate in this call
         todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
         bar = tqdm(total=len(todo), desc=desc or primitive, unit="seq", disable=not self.progress or len(todo) < 64 or None, leave=False)
         pos = 0

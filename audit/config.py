@@ -1,0 +1,646 @@
+"""Declarative audit configs: a YAML file validated into dataclasses.
+
+Every error names the file, the line and the key, because a config is usually edited far from where it
+runs (in CI). The YAML is *composed* rather than loaded so that each value keeps its line number; files
+named under ``include:`` are read first and the including file is merged on top (mappings merge key by
+key, lists and scalars are replaced). Paths in a config are relative to the file that names them.
+"""
+from __future__ import annotations
+
+import collections.abc
+import math
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from audit.errors import AuditError, did_you_mean
+from audit.gates import MODES, Threshold
+from audit.stats import MIN_CASES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.results import AuditResult, Metric
+
+Path_ = tuple[Any, ...]
+"""Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
+
+TOP_KEYS = ("include", "model", "task", "suites", "probes", "thresholds", "seed", "max_cases", "device", "dtype",
+            "batch_size", "out", "explain", "baseline", "intended_use", "model_card")
+THRESHOLD_KEYS = ("metric", "max", "min", "value", "mode", "group", "min_n")
+BOUND_KEYS = ("max", "min", "value")
+EXPLAIN_KEYS = ("method", "max_cases")
+BASELINE_KEYS = ("path", "tolerance")
+MODEL_CARD_KEYS = ("name", "version", "description", "owners", "contact", "license", "intended_use", "out_of_scope",
+                   "users", "factors", "training_data", "evaluation_data", "ethical_considerations", "caveats",
+                   "limitations", "references")
+"""Sections of a model card (Mitchell et al. 2019, "Model Cards for Model Reporting")."""
+DTYPES = ("auto", "fp32", "float32", "bf16", "bfloat16", "fp16", "float16")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DEFAULT_TOLERANCE = 0.02
+DEFAULT_MAX_EXPLANATIONS = 16
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """A threshold as written: which bound (``max``/``min``/``value``) and where, so that a ``min:`` on a
+    metric where lower is better can be caught instead of silently gating the wrong way."""
+
+    threshold: Threshold
+    bound: Literal["max", "min", "value"]
+    where: str
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    method: str | None = "ig"
+    """Attribution method for the telling cases; None turns explanations off."""
+    max_cases: int = DEFAULT_MAX_EXPLANATIONS
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    path: Path
+    tolerance: float = DEFAULT_TOLERANCE
+    """Largest allowed change of a metric in its bad direction, in the metric's own units."""
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """A validated audit config. ``run_kwargs()`` gives the arguments of ``audit.runner.run_audit``."""
+
+    model: str = "default"
+    task: str | None = None
+    suites: tuple[str, ...] = ()
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Selected probes and their parameters (empty dict: the probe's defaults)."""
+    threshold_specs: dict[str, tuple[ThresholdSpec, ...]] = field(default_factory=dict)
+    seed: int = 0
+    max_cases: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    out: Path | None = None
+    explain: ExplainSettings = ExplainSettings()
+    baseline: BaselineSettings | None = None
+    model_card: dict[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+    """The config file first, then every file it included."""
+
+    @property
+    def thresholds(self) -> dict[str, list[Threshold]]:
+        return {probe: [s.threshold for s in specs] for probe, specs in self.threshold_specs.items()}
+
+    @property
+    def intended_use(self) -> str | None:
+        return self.model_card.get("intended_use")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data, recorded in the results so a report shows what was asked for."""
+        return {
+            "files": [str(f) for f in self.files],
+            "model": self.model,
+            "task": self.task,
+            "suites": list(self.suites),
+            "probes": {k: dict(v) for k, v in self.probes.items()},
+            "thresholds": {
+                probe: [{"metric": s.threshold.metric, s.bound: s.threshold.value, "mode": s.threshold.mode,
+                         "group": s.threshold.group, "min_n": s.threshold.min_n} for s in specs]
+                for probe, specs in self.threshold_specs.items()
+            },
+            "seed": self.seed,
+            "max_cases": self.max_cases,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "out": None if self.out is None else str(self.out),
+            "explain": {"method": self.explain.method, "max_cases": self.explain.max_cases},
+            "baseline": None if self.baseline is None else {"path": str(self.baseline.path), "tolerance": self.baseline.tolerance},
+            "model_card": dict(self.model_card),
+        }
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``audit.runner.run_audit`` (``model`` included)."""
+        return {
+            "model": self.model,
+            "task": self.task,
+            "suites": list(self.suites) or None,
+            "probes": list(self.probes) or None,
+            "probe_params": {name: dict(params) for name, params in self.probes.items() if params},
+            "thresholds": self.thresholds,
+            "seed": self.seed,
+            "max_cases": self.max_cases,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "explain": self.explain.method or False,
+            "max_explanations": self.explain.max_cases,
+            "config": self.to_dict(),
+        }
+
+    def check_gates(self, result: AuditResult) -> None:
+        """After a run: raise AuditError when a threshold as written contradicts its metric — ``min:`` on a
+        metric where lower is better, ``max:`` where higher is better, a negative distance from an ideal,
+        a share outside [0, 1]. The gate's verdict would otherwise answer a question nobody asked."""
+        for probe, specs in self.threshold_specs.items():
+            try:
+                metrics = result.probe(probe).metrics
+            except KeyError:
+                continue
+            for spec in specs:
+                t = spec.threshold
+                for m in metrics:
+                    if m.name == t.metric and (t.group is None or m.group == t.group):
+                        problem = bound_problem(m, spec.bound, t.value)
+                        if problem:
+                            raise AuditError(f"{spec.where}: thresholds.{probe}: {problem}")
+
+
+def bound_problem(metric: Metric, bound: str, value: float) -> str | None:
+    """Why ``bound: value`` cannot be meant for this metric (None when it can)."""
+    key = metric.key
+    if metric.ideal is not None:
+        if bound == "min":
+            return (f"`min: {value:g}` on {key}, whose ideal is {metric.ideal:g}: its threshold bounds the distance from "
+                    f"the ideal; write `max: {abs(value):g}`")
+        if value < 0:
+            return f"{key} is gated on its distance from the ideal {metric.ideal:g}, which cannot be negative; got {value:g}"
+        if metric.unit == "share" and value > 1:
+            return f"{key} is a share between 0 and 1, so a distance of {value:g} from its ideal can never be reached"
+        return None
+    if bound == "min" and metric.higher_is_better is False:
+        return f"`min: {value:g}` on {key}, but lower {metric.name} is better; write `max: {value:g}` for a ceiling"
+    if bound == "max" and metric.higher_is_better is True:
+        return f"`max: {value:g}` on {key}, but higher {metric.name} is better; write `min: {value:g}` for a floor"
+    if metric.unit == "share" and not 0 <= value <= 1:
+        hint = f" (did you mean {value / 100:g}?)" if 1 < value <= 100 else ""
+        return f"{key} is a share between 0 and 1, got {value:g}{hint}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Doc:
+    """Plain data plus the file and line of every value, across included files."""
+
+    data: dict[str, Any]
+    marks: dict[Path_, tuple[Path, int]]
+
+    def where(self, path: Path_) -> str:
+        for i in range(len(path), -1, -1):
+            if path[:i] in self.marks:
+                file, line = self.marks[path[:i]]
+                return f"{file}:{line}"
+        return "<config>"
+
+    def error(self, path: Path_, problem: str) -> AuditError:
+        key = ".".join(str(p) for p in path)
+        return AuditError(f"{self.where(path)}: {key}: {problem}" if key else f"{self.where(path)}: {problem}")
+
+
+_SCALARS = yaml.SafeLoader("")
+
+
+def _plain(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Path, int]]) -> Any:
+    marks.setdefault(path, (file, node.start_mark.line + 1))
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise AuditError(f"{file}:{line}: keys must be names, got {key!r}; quote it or rename it")
+            if key in out:
+                raise AuditError(f"{file}:{line}: {'.'.join(map(str, path + (key,)))}: duplicate key; keep one of them")
+            marks[path + (key,)] = (file, line)
+            out[key] = _plain(value_node, file, path + (key,), marks)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(v, file, path + (i,), marks) for i, v in enumerate(node.value)]
+    value = _SCALARS.construct_object(node)
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        value = str(node.value)  # dates and the like: keep the text as written
+    return value
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for k, v in over.items():
+            merged[k] = _merge(base[k], v) if k in base else v
+        return merged
+    return over
+
+
+def _read(path: Path, stack: tuple[Path, ...], files: list[Path]) -> _Doc:
+    """Read one file and, first, the files it includes. ``path`` is kept as written, for messages;
+    ``stack`` holds the resolved files being read, to detect include cycles."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuditError(f"config file not found: {path}; check the path or run `audit init {path}`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditError(f"cannot read config {path}: {exc}") from None
+    if path not in files:
+        files.append(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AuditError(f"{path}{line}: not valid YAML ({problem}); fix the syntax") from None
+    marks: dict[Path_, tuple[Path, int]] = {}
+    data = _plain(root, path, (), marks) if root is not None else {}
+    if not isinstance(data, dict):
+        raise AuditError(f"{path}:1: a config is a mapping of keys (model:, probes:, thresholds: …); see `audit init`")
+    doc = _Doc(data, marks)
+    if isinstance(data.get("probes"), list):  # the short form: a list of names
+        names = data["probes"]
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise doc.error(("probes", i), f"expected a probe name, got {_typename(name)} {name!r}")
+            marks[("probes", name)] = marks[("probes", i)]
+        data["probes"] = {name: None for name in names}
+    includes = data.pop("include", None)
+    if includes is None:
+        return doc
+    if isinstance(includes, str):
+        includes, marks[("include", 0)] = [includes], marks[("include",)]
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise doc.error(("include",), "expected a file name or a list of file names")
+    here = (*stack, path.resolve())
+    merged = _Doc({}, {})
+    for i, name in enumerate(includes):
+        target = path.parent / name
+        if target.resolve() in here:
+            chain = " → ".join(p.name for p in (*here, target.resolve()))
+            raise doc.error(("include", i), f"include cycle: {chain}; remove one of these includes")
+        if not target.exists():
+            raise doc.error(("include", i), f"included file not found: {target}; check the path (relative to {path})")
+        inc = _read(target, here, files)
+        merged = _Doc(_merge(merged.data, inc.data), {**merged.marks, **inc.marks})
+    return _Doc(_merge(merged.data, data), {**merged.marks, **marks})
+
+
+# ------------------------------------------------------------------------------------------------ validating
+
+
+def _typename(value: Any) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a mapping",
+            type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+
+
+def _check_keys(doc: _Doc, path: Path_, mapping: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise doc.error(path + (key,), f"unknown key{did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}")
+
+
+def _mapping(doc: _Doc, path: Path_, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise doc.error(path, f"expected a mapping (key: value lines), got {_typename(value)}")
+    return value
+
+
+def _number(doc: _Doc, path: Path_, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise doc.error(path, f"expected a number, got {_typename(value)} {value!r}")
+    if not math.isfinite(value):
+        raise doc.error(path, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise doc.error(path, f"expected a whole number, got {_typename(value)} {value!r}")
+    if value < minimum:
+        raise doc.error(path, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _text(doc: _Doc, path: Path_, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(path, f"expected text, got {_typename(value)} {value!r}")
+    return value
+
+
+def _names(doc: _Doc, path: Path_, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise doc.error(path, f"expected a list of names, got {_typename(value)}")
+    return [_text(doc, path + (i,), v) for i, v in enumerate(value)]
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Does a YAML value fit a constructor's type hint? Unknown hints accept anything."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args
+    if origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable, collections.abc.Collection):
+        item = args[0] if args else typing.Any
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin in (dict, collections.abc.Mapping):
+        return isinstance(value, dict) and (len(args) < 2 or all(_fits(v, args[1]) for v in value.values()))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type) and hint in (bool, str):
+        return isinstance(value, hint)
+    return True
+
+
+def _hint_text(hint: Any) -> str:
+    return re.sub(r"typing\.|collections\.abc\.", "", hint.__name__ if isinstance(hint, type) else str(hint))
+
+
+def probe_parameters(cls: type) -> dict[str, Any]:
+    """Constructor parameters of a probe class (over its bases) and their type hints (Any when unknown)."""
+    import inspect
+
+    params: dict[str, Any] = {}
+    for c in cls.__mro__:
+        if c is object:
+            continue
+        try:
+            hints = typing.get_type_hints(c.__init__)
+        except Exception:  # noqa: BLE001 - a hint we cannot evaluate only loses the type check
+            hints = {}
+        for name, p in inspect.signature(c.__init__).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and name not in params:
+                params[name] = hints.get(name, typing.Any)
+    return params
+
+
+def _probes(doc: _Doc, raw: Any, registry: dict[str, type]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in _mapping(doc, ("probes",), raw).items():
+        path = ("probes", name)
+        if name not in registry:
+            raise doc.error(path, f"unknown probe{did_you_mean(name, registry)}; `audit list` shows them all")
+        accepted = probe_parameters(registry[name])
+        params = _mapping(doc, path, params)
+        for pname, value in params.items():
+            if pname == "thresholds":
+                raise doc.error(path + (pname,), "set thresholds in the top-level thresholds: section")
+            if pname not in accepted:
+                choices = [p for p in accepted if p != "thresholds"]
+                raise doc.error(path + (pname,), f"probe {name!r} has no parameter {pname!r}{did_you_mean(pname, choices)}; "
+                                                 f"its parameters: {', '.join(choices)}")
+            if not _fits(value, accepted[pname]):
+                raise doc.error(path + (pname,), f"expected {_hint_text(accepted[pname])}, got {_typename(value)} {value!r}")
+        out[name] = dict(params)
+    return out
+
+
+def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[str]) -> dict[str, tuple[ThresholdSpec, ...]]:
+    out: dict[str, tuple[ThresholdSpec, ...]] = {}
+    for probe, items in _mapping(doc, ("thresholds",), raw).items():
+        path = ("thresholds", probe)
+        if probe not in registry:
+            raise doc.error(path, f"unknown probe{did_you_mean(probe, registry)}; `audit list` shows them all")
+        if probe not in selected:
+            raise doc.error(path, f"probe {probe!r} is not selected; add it under probes: (or its suite under suites:)")
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list):
+            raise doc.error(path, f"expected a list of thresholds (- metric: …, max: …), got {_typename(items)}")
+        specs = []
+        for i, item in enumerate(items):
+            ipath = path + (i,)
+            item = _mapping(doc, ipath, item)
+            _check_keys(doc, ipath, item, THRESHOLD_KEYS)
+            if "metric" not in item:
+                raise doc.error(ipath, "a threshold needs `metric:` (the name of the metric it bounds)")
+            bounds = [b for b in BOUND_KEYS if b in item]
+            if len(bounds) != 1:
+                raise doc.error(ipath, "give exactly one of max: (a ceiling), min: (a floor) or value: (either, by the "
+                                       f"metric's direction); found {', '.join(bounds) or 'none'}")
+            bound = bounds[0]
+            value = _number(doc, ipath + (bound,), item[bound])
+            mode = item.get("mode", "point")
+            if mode not in MODES:
+                raise doc.error(ipath + ("mode",), f"unknown mode {mode!r}{did_you_mean(str(mode), MODES)}; "
+                                                   + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
+            group = item.get("group")
+            if group is not None and not isinstance(group, str):
+                group = str(group)
+            min_n = _int(doc, ipath + ("min_n",), item.get("min_n", MIN_CASES), minimum=1)
+            threshold = Threshold(_text(doc, ipath + ("metric",), item["metric"]), value, mode, group, min_n)
+            specs.append(ThresholdSpec(threshold, bound, doc.where(ipath + (bound,))))  # type: ignore[arg-type]
+        out[probe] = tuple(specs)
+    return out
+
+
+def _explain(doc: _Doc, raw: Any) -> ExplainSettings:
+    if raw is None or raw is True:
+        return ExplainSettings()
+    if raw is False:
+        return ExplainSettings(method=None)
+    if isinstance(raw, str):
+        return ExplainSettings(method=_text(doc, ("explain",), raw))
+    raw = _mapping(doc, ("explain",), raw)
+    _check_keys(doc, ("explain",), raw, EXPLAIN_KEYS)
+    method = raw.get("method", "ig")
+    if method is not False:
+        method = _text(doc, ("explain", "method"), method)
+    return ExplainSettings(method=method or None,
+                           max_cases=_int(doc, ("explain", "max_cases"), raw.get("max_cases", DEFAULT_MAX_EXPLANATIONS), minimum=0))
+
+
+def _baseline(doc: _Doc, raw: Any) -> BaselineSettings | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    raw = _mapping(doc, ("baseline",), raw)
+    _check_keys(doc, ("baseline",), raw, BASELINE_KEYS)
+    if "path" not in raw:
+        raise doc.error(("baseline",), "a baseline needs `path:` (the results.json of an earlier run)")
+    tolerance = _number(doc, ("baseline", "tolerance"), raw.get("tolerance", DEFAULT_TOLERANCE))
+    if tolerance < 0:
+        raise doc.error(("baseline", "tolerance"), f"a tolerance cannot be negative, got {tolerance:g}; use 0 to allow no regression")
+    return BaselineSettings(_relative(doc, ("baseline", "path"), _text(doc, ("baseline", "path"), raw["path"])), tolerance)
+
+
+def _relative(doc: _Doc, path: Path_, name: str) -> Path:
+    """A path named in a config is relative to the file that names it."""
+    file = doc.marks.get(path, (Path("."), 0))[0]
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else (file.parent / p)
+
+
+def _model_card(doc: _Doc, raw: Any, intended_use: Any) -> dict[str, Any]:
+    card = dict(_mapping(doc, ("model_card",), raw))
+    _check_keys(doc, ("model_card",), card, MODEL_CARD_KEYS)
+    for key, value in card.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+            raise doc.error(("model_card", key), f"expected text or a list of texts, got {_typename(value)}")
+    if intended_use is not None:
+        if "intended_use" in card:
+            raise doc.error(("intended_use",), "also given under model_card:; keep one of them")
+        card["intended_use"] = _text(doc, ("intended_use",), intended_use)
+    return card
+
+
+def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
+    from audit.models import TASKS
+    from probes.base import registry, suites
+
+    data = doc.data
+    _check_keys(doc, (), data, TOP_KEYS)
+    reg, by_suite = registry(), suites()
+    model = _text(doc, ("model",), data.get("model", "default"))
+    if ("model",) in doc.marks and not Path(model).is_absolute():
+        local = _relative(doc, ("model",), model)
+        if local.exists():
+            model = str(local)
+    task = data.get("task")
+    if task is not None and task not in TASKS:
+        raise doc.error(("task",), f"unknown task {task!r}{did_you_mean(str(task), TASKS)}; choose from: {', '.join(TASKS)}")
+    chosen_suites = _names(doc, ("suites",), data.get("suites", []))
+    for i, s in enumerate(chosen_suites):
+        if s not in by_suite:
+            raise doc.error(("suites", i), f"unknown suite {s!r}{did_you_mean(s, by_suite)}; choose from: {', '.join(by_suite)}")
+    probes = _probes(doc, data.get("probes"), reg)
+    selected = set(probes) | {n for s in chosen_suites for n in by_suite[s]} if (probes or chosen_suites) else set(reg)
+    device = _text(doc, ("device",), data.get("device", "auto"))
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise doc.error(("device",), f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+    dtype = data.get("dtype", "auto")
+    if dtype not in DTYPES:
+        raise doc.error(("dtype",), f"unknown dtype {dtype!r}{did_you_mean(str(dtype), DTYPES)}; use auto, fp32, bf16 or fp16")
+    batch_size = data.get("batch_size")
+    if batch_size == "auto":
+        batch_size = None
+    elif batch_size is not None:
+        batch_size = _int(doc, ("batch_size",), batch_size, minimum=1)
+    max_cases = data.get("max_cases")
+    out = data.get("out")
+    return AuditConfig(
+        model=model,
+        task=task,
+        suites=tuple(chosen_suites),
+        probes=probes,
+        threshold_specs=_thresholds(doc, data.get("thresholds"), reg, selected),
+        seed=_int(doc, ("seed",), data.get("seed", 0), minimum=0),
+        max_cases=None if max_cases is None else _int(doc, ("max_cases",), max_cases, minimum=1),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        out=None if out is None else _relative(doc, ("out",), _text(doc, ("out",), out)),
+        explain=_explain(doc, data.get("explain")),
+        baseline=_baseline(doc, data.get("baseline")),
+        model_card=_model_card(doc, data.get("model_card"), data.get("intended_use")),
+        files=tuple(files),
+    )
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read, merge (``include:``) and validate an audit config; AuditError names file, line and key."""
+    files: list[Path] = []
+    doc = _read(Path(path).expanduser(), (), files)
+    return _validate(doc, files)
+
+
+# ------------------------------------------------------------------------------------------------- commands
+
+
+def validate_command(path: str | Path) -> int:
+    """``audit validate FILE``: 0 and a one-line summary when the config is valid, 2 and the error when not."""
+    try:
+        cfg = load_config(path)
+    except AuditError as exc:
+        print(f"audit: error: {exc}", file=sys.stderr)
+        return AuditError.exit_code
+    n_gates = sum(len(v) for v in cfg.threshold_specs.values())
+    what = ", ".join(cfg.probes) or (f"suites {', '.join(cfg.suites)}" if cfg.suites else "every probe")
+    print(f"{path}: valid — model {cfg.model}; runs {what}; {n_gates} threshold(s)"
+          + (f"; baseline {cfg.baseline.path} (tolerance {cfg.baseline.tolerance:g})" if cfg.baseline else ""))
+    return 0
+
+
+def starter_config() -> str:
+    """The commented starter config that ``audit init`` writes (it validates as written)."""
+    from probes.base import registry
+
+    listing = []
+    for name, cls in registry().items():
+        params = [p for p in probe_parameters(cls) if p not in ("seed", "max_cases", "thresholds")]
+        listing.append(f"#   {name:30} [{cls.suite}] parameters: {', '.join(params) or '(none)'}")
+    return STARTER.format(probes="\n".join(listing), modes="\n".join(f"#   {k:7} {v}" for k, v in MODES.items()))
+
+
+STARTER = """\
+# transformer-audit config. Check it with `audit validate audit.yaml`; run it with
+# `audit run --config audit.yaml --junit audit-junit.xml --summary audit-summary.md`.
+# Paths are relative to this file. `include: [base.yaml]` merges a shared base config under this one.
+
+model: default              # 'default' (packaged all-MiniLM-L6-v2), a local folder, or a hub id
+# task: text-classification # only when the task head is not detected as you want
+
+# What to run: whole suites, and/or probes by name with their parameters (empty: the defaults).
+# suites: [bias, multilingual, long_input]
+probes:
+  robustness.perturbation:
+    perturbations: [typo, whitespace]
+
+# Gates: per probe, a list of bounds on its metrics. max: is a ceiling (for metrics where lower is
+# better, or the distance from an ideal value such as 50 for CrowS-Pairs); min: is a floor (higher is
+# better). A metric measured on fewer than min_n cases is "inconclusive", never a pass. mode:
+{modes}
+thresholds:
+  robustness.perturbation:
+    - metric: flip_rate
+      max: 0.2
+      mode: ci_all
+      # group: typo         # only this group of the metric (default: every group)
+      # min_n: 10
+
+seed: 0
+# max_cases: 200            # cap the cases per probe (a seeded sample) to run faster
+# device: auto              # auto, cpu, cuda, cuda:N, mps
+# dtype: auto               # auto, fp32, bf16, fp16
+# batch_size: auto
+out: audit-out
+explain: {{method: ig, max_cases: 16}}   # or false
+# baseline: {{path: previous/results.json, tolerance: 0.02}}   # fail on regressions beyond the tolerance
+
+model_card:
+  intended_use: Describe what the model is for and who uses it.
+  # out_of_scope: What it must not be used for.
+  # limitations / caveats / ethical_considerations / training_data / evaluation_data / owners / license
+
+# Probes available here (`audit list` for more):
+{probes}
+"""
+
+
+def init_command(path: str | Path = "audit.yaml", *, force: bool = False) -> int:
+    """``audit init [FILE] [--force]``: write the starter config; refuse to overwrite without --force."""
+    from audit.results import write_atomic
+
+    target = Path(path)
+    if target.exists() and not force:
+        print(f"audit: error: {target} already exists; pass --force to overwrite it or choose another file name", file=sys.stderr)
+        return AuditError.exit_code
+    write_atomic(target, starter_config())
+    print(f"wrote {target}; edit it, then run `audit validate {target}`")
+    return 0

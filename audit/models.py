@@ -37,6 +37,8 @@ TASKS = (
     "text-generation",
     "feature-extraction",
     "zero-shot-classification",
+    "question-answering",
+    "text2text-generation",
 )
 
 SENTIMENT_PROTOTYPES: dict[str, tuple[str, ...]] = {
@@ -446,6 +448,8 @@ _FITS: dict[str, set[str]] = {
     "text-classification": {"text-classification", "feature-extraction", "zero-shot-classification"},
     "token-classification": {"token-classification", "feature-extraction"},
     "text-generation": {"text-generation"},
+    "question-answering": {"question-answering", "feature-extraction"},
+    "text2text-generation": {"text2text-generation"},
 }
 
 
@@ -566,6 +570,8 @@ _AUTO_CLASSES = {
     "text-generation": "AutoModelForCausalLM",
     "feature-extraction": "AutoModel",
     "zero-shot-classification": "AutoModel",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "text2text-generation": "AutoModelForSeq2SeqLM",
 }
 
 
@@ -697,6 +703,10 @@ def load(
                                   prototypes=protos)
     if task == "feature-extraction":
         return SentenceEncoder(model, tokenizer, info, engine, pooling=pooling, normalize=normalize)
+    if task in ("question-answering", "text2text-generation"):
+        from audit import heads
+
+        return heads.ADAPTERS[task](model, tokenizer, info, engine)
     return ADAPTERS[task](model, tokenizer, info, engine)
 
 

@@ -1,0 +1,138 @@
+"""The self-contained HTML report: Jinja2 with autoescaping always on, inline CSS and SVG, no script.
+
+A Content-Security-Policy meta tag (no scripts, no network) backs up the escaping: even a string
+that slipped through could neither run nor load anything.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jinja2
+import yaml
+
+from audit.results import AuditResult, Case, ProbeResult
+from reports import view
+from reports.charts import attribution_colour, chart_table, max_abs, number, render_chart, text_colour
+
+MAX_TABLE_ROWS = 30
+"""Rows shown per table in the page; every row is in the data file beside it."""
+MAX_CASES = 10
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(fmt=view.fmt, fmt_ci=view.fmt_ci, threshold=view.gate_threshold)
+    return env
+
+
+def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()) -> str:
+    """The report as one HTML page. ``data_files`` are the per-case files written beside it
+    (``write_report`` passes them); without them the page links no files."""
+    anchors = {p.probe: f"probe-{i}" for i, p in enumerate(result.probes)}
+    explained = {p.probe for p in result.probes}
+    counts = {s: sum(g.status == s for g in result.gates) for s in view.STATUSES}
+    context: dict[str, Any] = {
+        "result": result,
+        "model": result.model,
+        "probes": result.probes,
+        "gates": result.gates,
+        "n_gates": len(result.gates),
+        "counts": counts,
+        "suites": view.suite_summaries(result),
+        "details": view.model_details(result),
+        "anchors": anchors,
+        "sections": [_section(p, anchors[p.probe], result, data_files) for p in result.probes],
+        "other_explanations": [explanation_view(e) for e in result.explanations
+                               if isinstance(e, Mapping) and e.get("probe") not in explained],
+        "limits": view.limitations(result),
+        "environment": view.environment_rows(result),
+        "packages": view.packages(result),
+        "timings": [(k, v) for k, v in result.timings.items()],
+        "throughput": [(k, v) for k, v in result.throughput.items()],
+        "config_text": _yaml(result.config) if result.config else "(defaults: no configuration file or overrides)",
+        "params_text": _yaml({p.probe: p.params for p in result.probes if p.params}) or "(none recorded)",
+        "data_files": [(f.label, f.path) for f in data_files],
+    }
+    return environment().get_template("report.html.j2").render(context)
+
+
+def _yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False).strip() if data else ""
+
+
+def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Sequence[view.DataFile]) -> dict[str, Any]:
+    hrefs = {(f.kind, f.name): f.path for f in data_files if f.probe == p.probe}
+    charts = []
+    for i, c in enumerate(p.charts):
+        header, rows = chart_table(c)
+        charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "header": header, "rows": rows})
+    tables = []
+    for name, rows in p.tables.items():
+        header = list(dict.fromkeys(k for r in rows if isinstance(r, Mapping) for k in r))
+        shown = [[r.get(k) if isinstance(r, Mapping) else None for k in header] for r in rows[:MAX_TABLE_ROWS]]
+        tables.append({"name": name, "header": header, "rows": shown, "total": len(rows), "href": hrefs.get(("table", name))})
+    card = p.card if isinstance(p.card, Mapping) else {}
+    return {
+        "p": p,
+        "anchor": anchor,
+        "card": {"what": card.get("what"), "how_to_read": card.get("how_to_read"),
+                 "sources": _strings(card.get("sources")), "limits": _strings(card.get("limits"))},
+        "metrics": [[m.name, m.group or "—", m.value, view.fmt_ci(m.ci), m.n, view.fmt_p(m.p_value), m.unit or "—",
+                     view.direction(m), m.description] for m in p.metrics],
+        "charts": charts,
+        "tables": tables,
+        "cases": [_case_row(c) for c in p.cases[:MAX_CASES]],
+        "cases_href": hrefs.get(("cases", "")),
+        "explanations": [explanation_view(e) for e in result.explanations if isinstance(e, Mapping) and e.get("probe") == p.probe],
+    }
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _case_row(c: Case) -> list[Any]:
+    return [c.text, c.pair if c.pair is not None else "—", c.score, c.target if c.target is not None else "—", c.reason]
+
+
+def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
+    """One explanation as sides of shaded words; tolerant of missing or mismatched keys.
+
+    Both sides of a counterfactual pair share one colour scale so their shades compare.
+    """
+    sides_raw = [("text", e.get("text"), e.get("words"), e.get("scores"))]
+    if e.get("pair") is not None or e.get("pair_words"):
+        sides_raw.append(("counterfactual", e.get("pair"), e.get("pair_words"), e.get("pair_scores")))
+    scale = max_abs([s for _, _, _, scores in sides_raw for s in (scores if isinstance(scores, list) else [])])
+    notes, sides = [], []
+    for label, text, words, scores in sides_raw:
+        words = [str(w) for w in words] if isinstance(words, list) else []
+        scores = scores if isinstance(scores, list) else []
+        if words and len(words) != len(scores):
+            notes.append(f"{label}: {len(words)} words but {len(scores)} scores; unmatched words are unshaded")
+        tokens = []
+        for i, w in enumerate(words):
+            score = number(scores[i]) if i < len(scores) else None
+            colour = attribution_colour(score, scale)
+            tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
+        sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})
+    faith = e.get("faithfulness")
+    return {
+        "method": e.get("method"),
+        "target": e.get("target"),
+        "delta": number(e.get("delta")),
+        "faithfulness": faith if isinstance(faith, (dict, list, str)) else number(faith),
+        "sides": sides,
+        "note": "; ".join(notes),
+    }

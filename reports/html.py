@@ -66,7 +66,7 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
 
 
 def _yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False).strip() if data else ""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10**6).strip() if data else ""
 
 
 def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Sequence[view.DataFile]) -> dict[str, Any]:

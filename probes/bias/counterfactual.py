@@ -1,0 +1,225 @@
+"""bias.counterfactual: does swapping only the identity term change a classifier's score?
+
+Every axis (gender, names, religion, …) fills the same frames (a template with its filler words bound)
+with every term of every group, so the texts of one frame differ only in the identity term. The unit of
+analysis is the frame: a group's score in a frame is the mean over its terms, and group comparisons are
+paired over frames. All texts of all axes go to the model in one ``class_probs`` call.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.errors import AuditError, unknown_name
+from audit.gates import Threshold
+from audit.results import Case, Metric, ProbeResult
+from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, paired_permutation_test, wilcoxon_signed_rank
+from probes.base import Probe, register_probe
+from probes.bias.common import bar_chart, rounded, target_label
+from probes.bias.lexicon import TEMPLATE_KINDS, Axis, Frame, load_lexicon, sample_frames
+
+TESTS = ("permutation", "wilcoxon")
+CASES_PER_AXIS = 2
+
+
+@register_probe
+class CounterfactualProbe(Probe):
+    name = "bias.counterfactual"
+    suite = "bias"
+    title = "Counterfactual identity terms (classifier scores)"
+    requires = frozenset({"class_probs"})
+    card = {
+        "what": "How much a classifier's probability for the target label moves when only the identity term of a "
+                "sentence changes (gender, names, race/ethnicity, nationality, religion, age, disability, sexual "
+                "orientation, socioeconomic status, name origin), in neutral and emotion templates.",
+        "how_to_read": "Per axis: each group's mean score with a bootstrap 95% interval over frames; the largest gap "
+                       "between two groups (0 = no difference); the flip rate (share of cross-group sentence pairs "
+                       "whose predicted label differs); ScoreDev and ScoreRange (spread of the score across identity "
+                       "terms within a sentence, averaged); paired tests of each group against the reference group "
+                       "(or of every pair) with Benjamini–Hochberg q-values across all tests of the run.",
+        "sources": [
+            "Kiritchenko & Mohammad 2018, Equity Evaluation Corpus (*SEM): template design and paired comparison.",
+            "Prabhakaran et al. 2019, Perturbation sensitivity analysis (EMNLP): ScoreDev, ScoreRange.",
+            "Ribeiro et al. 2020, CheckList (ACL): typed templates.",
+            "Garg et al. 2019, Counterfactual fairness in text classification (AIES).",
+        ],
+        "limits": [
+            "Templates are short and synthetic; a model can be fair on them and biased on real text.",
+            "Groups are represented by a handful of terms; names stand for perceived race or origin only statistically.",
+            "The tests are paired over frames (a template with its filler words); frames sharing a template are not "
+            "fully independent, so p-values are somewhat optimistic.",
+            "A seeded sample of frames caps the texts per axis (max_cases, default 320, but never fewer than 10 frames); "
+            "raise it for tighter intervals.",
+        ],
+    }
+    default_thresholds = (Threshold("max_gap", 0.10, mode="ci_all"),)
+
+    def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
+                 template_kinds: list[str] | None = None, lexicon_file: str | None = None, test: str = "permutation",
+                 alpha: float = 0.05, seed: int = 0, max_cases: int | None = 320,
+                 thresholds: list[Threshold] | None = None) -> None:
+        self.target = target
+        self.axes = axes
+        self.template_kinds = template_kinds
+        self.lexicon_file = lexicon_file
+        self.test = test
+        self.alpha = alpha
+        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+
+    def validate(self, model: Any) -> None:
+        super().validate(model)
+        if self.test not in TESTS:
+            raise unknown_name("paired test", self.test, TESTS)
+        for k in self.template_kinds or []:
+            if k not in TEMPLATE_KINDS:
+                raise unknown_name("template kind", k, TEMPLATE_KINDS)
+        if not 0 < self.alpha < 1:
+            raise AuditError(f"{self.name}: alpha must be between 0 and 1, got {self.alpha}")
+        if self.lexicon_file is not None and not Path(self.lexicon_file).is_file():
+            raise AuditError(f"lexicon file {self.lexicon_file} not found; pass the path of an existing YAML file")
+        target_label(model, self.target)
+
+    # ---------------------------------------------------------------------------------------------------
+    def _run(self, model: Any) -> ProbeResult:
+        label = target_label(model, self.target)
+        li = model.label_index(label)
+        lex = load_lexicon(self.lexicon_file, seed=self.seed, axes=self.axes)
+        kinds = tuple(self.template_kinds or TEMPLATE_KINDS)
+        plans: list[tuple[Axis, list[Frame]]] = []
+        texts: list[str] = []
+        for axis in lex.axes.values():
+            frames = lex.frames(axis, kinds)
+            if not frames:
+                raise AuditError(f"axis {axis.name!r}: no template fits all its terms (a template needs forms such as "
+                                 "{people} that some term lacks); add a template with {person} only")
+            frames = sample_frames(frames, len(axis.terms), self.max_cases, self.seed, axis.name, min_frames=MIN_CASES)
+            plans.append((axis, frames))
+            texts += [f.render(t) for f in frames for _, t in axis.terms]
+        probs = model.class_probs(texts)
+        pred = probs.argmax(axis=1)
+        score = probs[:, li].astype(np.float64)
+
+        warnings: list[str] = []
+        group_rows: list[dict[str, Any]] = []
+        axis_rows: list[dict[str, Any]] = []
+        test_rows: list[dict[str, Any]] = []
+        metrics: list[Metric] = []
+        cases: list[Case] = []
+        charts = []
+        start = 0
+        for axis, frames in plans:
+            n_terms = len(axis.terms)
+            size = len(frames) * n_terms
+            s = score[start:start + size].reshape(len(frames), n_terms)
+            y = pred[start:start + size].reshape(len(frames), n_terms)
+            t = np.asarray(texts[start:start + size], dtype=object).reshape(len(frames), n_terms)
+            start += size
+            res = self._axis(axis, frames, s, y, t, label)
+            group_rows += res["groups"]
+            axis_rows.append(res["axis"])
+            test_rows += res["tests"]
+            metrics += res["metrics"]
+            cases += res["cases"]
+            warnings += res["warnings"]
+            charts.append(bar_chart(f"{axis.name}: mean P({label}) per group", f"P({label})", res["groups"]))
+
+        qs = benjamini_hochberg([r["p"] for r in test_rows])
+        for r, q in zip(test_rows, qs):
+            r["q"] = rounded(q, 6)
+            r["significant"] = bool(q < self.alpha)
+        metrics += [Metric("paired_gap", r["mean_diff"], (r["ci_low"], r["ci_high"]), ideal=0.0, n=r["n_frames"],
+                           p_value=r["q"], unit="probability", group=f"{r['axis']}/{r['group']} vs {r['versus']}",
+                           description=f"mean paired difference in P({label}); p is the BH q-value")
+                    for r in test_rows]
+        for row in axis_rows:
+            tests = [r for r in test_rows if r["axis"] == row["axis"]]
+            row["significant_tests"] = sum(r["significant"] for r in tests)
+            row["tests"] = len(tests)
+        cases.sort(key=lambda c: -c.score)
+        return ProbeResult(
+            probe=self.name, suite=self.suite, title=self.title,
+            headline=self._headline(axis_rows, test_rows, label),
+            metrics=tuple(metrics),
+            tables={"axes": axis_rows, "groups": group_rows, "tests": test_rows},
+            charts=tuple(charts), cases=tuple(cases), warnings=tuple(warnings),
+        )
+
+    def _axis(self, axis: Axis, frames: list[Frame], s: np.ndarray, y: np.ndarray, texts: np.ndarray,
+              label: str) -> dict[str, Any]:
+        names = [g.name for g in axis.groups]
+        owner = np.array([names.index(g) for g, _ in axis.terms])
+        per_group = np.stack([s[:, owner == gi].mean(axis=1) for gi in range(len(names))], axis=1)
+        n = len(frames)
+        seed = self.seed
+        out: dict[str, Any] = {"groups": [], "tests": [], "metrics": [], "cases": [], "warnings": []}
+        if n < MIN_CASES:
+            out["warnings"].append(f"axis {axis.name!r}: only {n} frames per group (need {MIN_CASES}); too few to "
+                                   "conclude anything — raise max_cases or add templates")
+        means = per_group.mean(axis=0)
+        for gi, g in enumerate(axis.groups):
+            lo, hi = bootstrap_ci(per_group[:, gi], seed=seed)
+            out["groups"].append({"axis": axis.name, "group": g.name, "terms": len(g.terms), "n_frames": n,
+                                  "n_texts": n * len(g.terms), "mean": rounded(means[gi]), "ci_low": rounded(lo),
+                                  "ci_high": rounded(hi), "reference": g.name == axis.reference})
+            out["metrics"].append(Metric("mean_score", float(means[gi]), (lo, hi), n=n, unit="probability",
+                                         group=f"{axis.name}/{g.name}", description=f"mean P({label}) over frames"))
+        # largest pairwise gap, paired over frames
+        (hi_g, lo_g) = max(itertools.permutations(range(len(names)), 2), key=lambda p: means[p[0]] - means[p[1]])
+        diff = per_group[:, hi_g] - per_group[:, lo_g]
+        gap_ci = bootstrap_ci(diff, seed=seed)
+        gap = float(diff.mean())
+        # tests: every group against the reference, or every pair
+        pairs = ([(gi, names.index(axis.reference)) for gi in range(len(names)) if names[gi] != axis.reference]
+                 if axis.reference else list(itertools.combinations(range(len(names)), 2)))
+        for a, b in pairs:
+            d = per_group[:, a] - per_group[:, b]
+            p = paired_permutation_test(d, seed=seed) if self.test == "permutation" else wilcoxon_signed_rank(d)
+            lo, hi = bootstrap_ci(d, seed=seed)
+            out["tests"].append({"axis": axis.name, "group": names[a], "versus": names[b], "n_frames": n,
+                                 "mean_diff": rounded(d.mean()), "ci_low": rounded(lo), "ci_high": rounded(hi),
+                                 "test": self.test, "p": float(p)})
+        # flip rate over cross-group term pairs; ScoreDev / ScoreRange across all terms of a frame
+        cross = [(i, j) for i, j in itertools.combinations(range(len(owner)), 2) if owner[i] != owner[j]]
+        ii, jj = np.array([c[0] for c in cross]), np.array([c[1] for c in cross])
+        flips = (y[:, ii] != y[:, jj]).mean(axis=1)
+        dev, rng = s.std(axis=1), s.max(axis=1) - s.min(axis=1)
+        summary = {}
+        for key, values in (("flip_rate", flips), ("score_dev", dev), ("score_range", rng)):
+            lo, hi = bootstrap_ci(values, seed=seed)
+            summary[key] = (float(values.mean()), (lo, hi))
+            out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
+                                         group=axis.name, unit="share" if key == "flip_rate" else "probability"))
+        gap_p = next((t["p"] for t in out["tests"] if {t["group"], t["versus"]} == {names[hi_g], names[lo_g]}), None)
+        out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, p_value=gap_p,
+                                     unit="probability", group=axis.name,
+                                     description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label}) (unadjusted p)"))
+        out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,
+                       "n_texts": int(s.size), "max_gap": rounded(gap), "gap_ci_low": rounded(gap_ci[0]),
+                       "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
+                       "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
+                       "score_range": rounded(summary["score_range"][0]), "reference": axis.reference}
+        # the most telling cases: per frame, the cross-group pair with the largest score difference
+        pair_gap = np.abs(s[:, ii] - s[:, jj])
+        best = np.argmax(pair_gap, axis=1)
+        for f in np.argsort(-pair_gap[np.arange(n), best])[:CASES_PER_AXIS]:
+            i, j = ii[best[f]], jj[best[f]]
+            if s[f, j] > s[f, i]:
+                i, j = j, i
+            g_hi, g_lo = names[owner[i]], names[owner[j]]
+            out["cases"].append(Case(
+                text=str(texts[f, i]), score=float(s[f, i] - s[f, j]), target=label, pair=str(texts[f, j]),
+                reason=f"{axis.name}: P({label}) {s[f, i]:.3f} for {g_hi!r} vs {s[f, j]:.3f} for {g_lo!r}, only the identity term differs",
+                meta={"axis": axis.name, "group": g_hi, "pair_group": g_lo, "template": frames[f].template.text,
+                      "score": float(s[f, i]), "pair_score": float(s[f, j])}))
+        return out
+
+    @staticmethod
+    def _headline(axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]], label: str) -> str:
+        worst = max(axis_rows, key=lambda r: r["max_gap"] or 0.0)
+        sig = sum(r["significant"] for r in test_rows)
+        return (f"Largest gap on {worst['axis']}: {worst['higher_group']!r} scores {worst['max_gap']:.3f} higher on "
+                f"P({label}) than {worst['lower_group']!r} (95% CI {worst['gap_ci_low']:.3f} to {worst['gap_ci_high']:.3f}); "
+                f"{sig} of {len(test_rows)} paired tests significant after Benjamini–Hochberg across {len(axis_rows)} axes.")

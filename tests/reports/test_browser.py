@@ -1,0 +1,113 @@
+"""A real browser opens the reports from file://: Debian's headless Chromium.
+
+It dumps the DOM after load (so any script a payload smuggled in would have run) and writes a
+screenshot. A control page shows that the harness does see a script that runs. Skipped, with the
+reason, where Chromium is not installed; CI installs it with .ci/browser.sh.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import PAYLOADS, make_result
+
+import reports
+from reports.compare import render_compare
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.path.exists(p)), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/browser.sh installs it)")
+
+
+def chromium(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    profile = tmp_path / "profile"
+    profile.mkdir(exist_ok=True)
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
+
+
+def console(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """Messages the page wrote to the console: errors, CSP violations, uncaught exceptions."""
+    return [line for line in proc.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+class Dom(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.title = ""
+        self.text: list[str] = []
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        self.tags.append((tag, dict(attrs)))
+        self._in_title = tag == "title" and len(self.tags) < 10
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        self._in_title = False
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        if self._in_title:
+            self.title += data
+        self.text.append(data)
+
+
+def dump(path: Path, tmp_path: Path) -> tuple[Dom, subprocess.CompletedProcess[str]]:
+    proc = chromium(path.resolve().as_uri(), tmp_path, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = Dom()
+    dom.feed(proc.stdout)
+    return dom, proc
+
+
+def test_control_page_shows_the_harness_sees_a_script_that_runs(tmp_path: Path) -> None:
+    page = tmp_path / "control.html"
+    page.write_text("<!DOCTYPE html><title>ok</title><p>x</p><script>document.title='PWNED';"
+                    "document.body.setAttribute('data-pwned','1');console.error('boom')</script>", encoding="utf-8")
+    dom, proc = dump(page, tmp_path)
+    assert dom.title == "PWNED"
+    assert any(a.get("data-pwned") == "1" for _, a in dom.tags)
+    assert any("boom" in line for line in console(proc))
+
+
+def test_payloads_do_not_run_in_a_real_browser(tmp_path: Path) -> None:
+    result = make_result(evil=True)
+    written = reports.write_report(result, tmp_path / "out")
+    dom, proc = dump(written["html"], tmp_path)
+    assert dom.title == f"Audit report: {result.model.spec}"  # the payload did not rewrite document.title
+    assert not [a for _, a in dom.tags if "data-pwned" in a]
+    assert not {t for t, _ in dom.tags} & {"script", "img", "iframe", "object", "embed"}
+    assert not [(t, k) for t, a in dom.tags for k in a if k.startswith("on")]
+    assert console(proc) == []  # no console error, no CSP violation, no blocked load
+    text = "".join(dom.text)
+    assert all(p in text for p in PAYLOADS)  # shown as text
+    assert sum(t == "svg" for t, _ in dom.tags) == 4 and sum(t == "section" for t, _ in dom.tags) == 4 + 6  # probes + summary, model, other explanations, limitations, reproducibility, data
+
+
+def test_compare_page_in_a_real_browser(tmp_path: Path) -> None:
+    page = tmp_path / "diff.html"
+    page.write_text(render_compare(make_result(evil=True), make_result(evil=True, shift=0.2)), encoding="utf-8")
+    dom, proc = dump(page, tmp_path)
+    assert not {t for t, _ in dom.tags} & {"script", "img"} and console(proc) == []
+    assert sum(1 for t, a in dom.tags if t == "tr" and a.get("class") == "regressed") == 1
+
+
+def test_screenshot_is_written_and_not_blank(tmp_path: Path) -> None:
+    written = reports.write_report(make_result(), tmp_path / "out")
+    shot = tmp_path / "report.png"
+    proc = chromium(written["html"].resolve().as_uri(), tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
+                    "--hide-scrollbars")
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1280, 2000)
+    assert console(proc) == []
+    image = pytest.importorskip("PIL.Image")
+    colours = image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, badges and charts, not an empty page

@@ -111,12 +111,20 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
 
     Both sides of a counterfactual pair share one colour scale so their shades compare.
     """
-    sides_raw = [("text", e.get("text"), e.get("words"), e.get("scores"))]
+    sides_raw = [("text", e.get("text"), e.get("words"), e.get("scores"), e.get("value"), e.get("prediction"))]
     if e.get("pair") is not None or e.get("pair_words"):
-        sides_raw.append(("counterfactual", e.get("pair"), e.get("pair_words"), e.get("pair_scores")))
-    scale = max_abs([s for _, _, _, scores in sides_raw for s in (scores if isinstance(scores, list) else [])])
-    notes, sides = [], []
-    for label, text, words, scores in sides_raw:
+        sides_raw.append(("counterfactual", e.get("pair"), e.get("pair_words"), e.get("pair_scores"),
+                          e.get("pair_value"), e.get("pair_prediction")))
+    scale = max_abs([s for *_, scores, _, _ in sides_raw for s in (scores if isinstance(scores, list) else [])])
+    notes = []
+    if e.get("error"):
+        notes.append(f"could not be explained: {e['error']}")
+    if e.get("truncated"):
+        notes.append("the text was truncated to the model's maximum length before attribution")
+    if e.get("converged") is False or e.get("pair_converged") is False:
+        notes.append("the attribution did not converge (completeness gap above tolerance); read it with care")
+    sides = []
+    for label, text, words, scores, value, prediction in sides_raw:
         words = [str(w) for w in words] if isinstance(words, list) else []
         scores = scores if isinstance(scores, list) else []
         if words and len(words) != len(scores):
@@ -126,13 +134,25 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
             score = number(scores[i]) if i < len(scores) else None
             colour = attribution_colour(score, scale)
             tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
+        if number(value) is not None:
+            label += f" · target score {number(value):.3g}"
+        if prediction is not None:
+            label += f" · predicted {view.fmt(prediction)}"
         sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})
-    faith = e.get("faithfulness")
     return {
         "method": e.get("method"),
         "target": e.get("target"),
+        "reason": e.get("reason"),
         "delta": number(e.get("delta")),
-        "faithfulness": faith if isinstance(faith, (dict, list, str)) else number(faith),
+        "faithfulness": _faithfulness(e.get("faithfulness")),
         "sides": sides,
         "note": "; ".join(notes),
     }
+
+
+def _faithfulness(value: Any) -> str | None:
+    """A number, or a dict of named figures, as one short line."""
+    if isinstance(value, Mapping):
+        parts = [f"{k} {view.fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list))]
+        return ", ".join(parts) or None
+    return None if number(value) is None else view.fmt(number(value))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -169,7 +170,7 @@ class QuestionAnswering(AuditedModel):
                     candidates: Sequence[Sequence[str]]) -> np.ndarray:
         """log(p_start · p_end) of given answers, shape [n, k]; ``""`` is the empty (CLS) answer.
 
-        A candidate is scored at its best occurrence in the context and best window; one that does not
+        A candidate is scored at its best whole-word occurrence in the context and best window; one that does not
         occur in its context is an error, an empty answer without a CLS token scores -inf.
         """
         if len(candidates) != len(questions):
@@ -205,11 +206,10 @@ class QuestionAnswering(AuditedModel):
 
 
 def _occurrences(text: str, sub: str) -> list[tuple[int, int]]:
-    spans, at = [], text.find(sub)
-    while at >= 0:
-        spans.append((at, at + len(sub)))
-        at = text.find(sub, at + 1)
-    return spans
+    """Character spans of ``sub`` in ``text`` as a whole word ("man" is not found inside "woman")."""
+    left = r"(?<!\w)" if sub[:1].isalnum() else ""
+    right = r"(?!\w)" if sub[-1:].isalnum() else ""
+    return [(m.start(), m.end()) for m in re.finditer(left + re.escape(sub) + right, text)]
 
 
 def _token_span(w: dict[str, Any], cs: int, ce: int) -> tuple[int, int] | None:

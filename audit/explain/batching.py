@@ -1,0 +1,126 @@
+"""Many examples per call: length-sorted chunks under a token budget, padded together with attention
+masks, autocast on GPU, and the budget halved on CUDA out-of-memory (then remembered)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from audit.explain.targets import Head, Target
+from audit.explain.words import Encoded
+
+PAD_MULTIPLE = 8
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One example to attribute: the encoded text and its fixed target."""
+
+    enc: Encoded
+    target: Target
+
+
+@dataclass
+class Packed:
+    """A padded chunk on the device; every tensor after ``input_ids`` rides along as a forward argument."""
+
+    input_ids: torch.Tensor
+    baseline_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    token_type_ids: torch.Tensor
+    target_index: torch.Tensor
+    target_pos: torch.Tensor
+    reference: torch.Tensor
+    word_mask: torch.Tensor
+
+    @property
+    def forward_args(self) -> tuple[torch.Tensor, ...]:
+        return (self.attention_mask, self.position_ids, self.token_type_ids, self.target_index, self.target_pos, self.reference)
+
+
+def padded(n: int) -> int:
+    return int(math.ceil(max(n, 1) / PAD_MULTIPLE) * PAD_MULTIPLE)
+
+
+def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], positions: Sequence[int],
+         baseline_id: int, specials: Sequence[Sequence[bool]] | None = None,
+         words: Sequence[Sequence[int | None]] | None = None) -> Packed:
+    """Pad ``rows`` to one width. The baseline keeps special tokens and puts ``baseline_id`` elsewhere; the
+    word mask numbers each row's words from 0 and gives specials and padding one shared extra id."""
+    width = padded(max(len(r) for r in rows))
+    pad_id = head.adapter.engine.pad_id
+    n = len(rows)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    base = torch.full((n, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    n_words = max((max((w for w in ws if w is not None), default=-1) + 1 for ws in words), default=0) if words else 0
+    word_mask = torch.full((n, width), n_words, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+        mask[i, : len(r)] = 1
+        sp = specials[i] if specials is not None else [False] * len(r)
+        base[i, : len(r)] = torch.tensor([t if s else baseline_id for t, s in zip(r, sp)], dtype=torch.long)
+        if words is not None:
+            word_mask[i, : len(r)] = torch.tensor([n_words if w is None else w for w in words[i]], dtype=torch.long)
+    refs = [t.reference for t in targets]
+    if head.uses_reference:
+        reference = torch.tensor(np.stack(refs), dtype=torch.float32)
+    else:
+        reference = torch.zeros((n, 1))
+    dev = head.device
+    mask = mask.to(dev)
+    return Packed(ids.to(dev), base.to(dev), mask, head.position_ids(mask), torch.zeros_like(ids).to(dev),
+                  torch.tensor([t.index for t in targets], device=dev), torch.tensor(list(positions), device=dev),
+                  reference.to(dev), word_mask.to(dev))
+
+
+class Budget:
+    """Rows per forward from a token budget; halved on CUDA out-of-memory and remembered."""
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+        self.backoffs = 0
+
+    def rows(self, width: int) -> int:
+        return max(1, self.tokens // padded(width))
+
+    def run_chunks(self, lengths: Sequence[int], work: Callable[[list[int], int], list[T]]) -> list[T]:
+        """Call ``work(indices, rows_per_forward)`` on length-sorted chunks; results in the original order."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        results: dict[int, T] = {}
+        pos = 0
+        while pos < len(order):
+            rows = self.rows(lengths[order[pos]])
+            chunk = order[pos : pos + rows]
+            try:
+                outs = work(chunk, rows)
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                if "out of memory" not in str(exc).lower() or self.tokens <= PAD_MULTIPLE:
+                    raise
+                self.tokens //= 2
+                self.backoffs += 1
+                torch.cuda.empty_cache()
+                continue
+            results.update(zip(chunk, outs))
+            pos += len(chunk)
+        return [results[i] for i in range(len(lengths))]
+
+
+def score_rows(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], positions: Sequence[int],
+               budget: Budget) -> np.ndarray:
+    """The attributed quantity on many token rows without gradients (faithfulness, F(x), F(x'))."""
+    if not rows:
+        return np.zeros(0)
+
+    def work(chunk: list[int], _: int) -> list[float]:
+        p = pack(head, [rows[i] for i in chunk], [targets[i] for i in chunk], [positions[i] for i in chunk], 0)
+        with torch.inference_mode(), head.adapter.engine.autocast():
+            return head.forward(p.input_ids, *p.forward_args).float().cpu().tolist()
+
+    return np.asarray(budget.run_chunks([len(r) for r in rows], work), dtype=np.float64)

@@ -1,0 +1,267 @@
+"""explain(): one batched prediction pass fixes the targets, then each method attributes every example
+(texts and their counterfactual pairs together), IG's completeness is checked per example, and
+faithfulness is measured on the same quantity."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from audit.errors import AuditError, unknown_name
+from audit.explain import faithfulness as faith
+from audit.explain.batching import Budget, Job, score_rows
+from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
+from audit.explain.result import Attribution, Explanation, ExplanationSet
+from audit.explain.targets import Head, head_for
+from audit.explain.words import encode
+from audit.models import AuditedModel
+from audit.results import Case
+
+BASELINES = ("pad", "mask")
+COMPLETENESS_TOL = 0.05
+"""Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""
+MAX_STEP_FACTOR = 8
+"""n_steps is doubled at most until it reaches this multiple of the starting count."""
+
+
+def _methods(method: str | Sequence[str]) -> tuple[str, ...]:
+    names = (method,) if isinstance(method, str) else tuple(method)
+    if not names:
+        raise AuditError("no explanation method given; choose from: " + ", ".join(METHODS))
+    for m in names:
+        if m not in METHODS:
+            raise unknown_name("explanation method", m, METHODS)
+    return tuple(dict.fromkeys(names))
+
+
+def _baseline_id(model: AuditedModel, baseline: str) -> int:
+    if baseline not in BASELINES:
+        raise unknown_name("baseline", baseline, BASELINES)
+    if baseline == "mask":
+        if model.tokenizer.mask_token_id is None:
+            raise AuditError(f"{model.info.spec} has no mask token; use baseline='pad'")
+        return int(model.tokenizer.mask_token_id)
+    return model.engine.pad_id
+
+
+def _per_text(value: Any, n: int, what: str) -> list[Any]:
+    if value is None or isinstance(value, (str, int)):
+        return [value] * n
+    value = list(value)
+    if len(value) != n:
+        raise AuditError(f"{what} has {len(value)} entries for {n} texts; give one per text (or a single value)")
+    return value
+
+
+def explain(
+    model: AuditedModel,
+    texts: Sequence[str],
+    *,
+    method: str | Sequence[str] = "ig",
+    target: str | Sequence[str | None] | None = None,
+    n_steps: int = 50,
+    baseline: str = "pad",
+    internal_batch_size: int | None = None,
+    completeness_tol: float = COMPLETENESS_TOL,
+    pairs: Sequence[str | None] | None = None,
+    truncate: bool = False,
+    window: int = 1,
+    n_samples: int = 25,
+    faithfulness: bool = True,
+    token_budget: int | None = None,
+    seed: int = 0,
+) -> ExplanationSet:
+    """Attribute the model's output on each text to its tokens and words.
+
+    ``target``: a label (classifiers; ``LABEL@k`` for a token classifier), a token (language models) or a
+    reference text (sentence encoders); one for all texts or one per text; None = the prediction.
+    ``pairs``: counterfactual sides, one per text (or None), explained for the same target.
+    ``method``: one name or several (then rank agreement between them is reported).
+    """
+    t0 = time.perf_counter()
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise AuditError("no texts to explain; give at least one")
+    methods = _methods(method)
+    if n_steps < 1 or n_samples < 1 or window < 1:
+        raise AuditError("n_steps, n_samples and window must be positive integers")
+    if not completeness_tol > 0:
+        raise AuditError(f"completeness_tol must be positive, got {completeness_tol}")
+    base_id = _baseline_id(model, baseline)
+    head = head_for(model)
+    targets = _per_text(target, len(texts), "target")
+    pair_list = _per_text(pairs, len(texts), "pairs") if pairs is not None else [None] * len(texts)
+
+    encoded = encode(model, texts, truncate=truncate)
+    resolved = head.resolve(encoded, targets)
+    with_pair = [i for i, p in enumerate(pair_list) if p is not None]
+    pair_enc = encode(model, [pair_list[i] for i in with_pair], truncate=truncate) if with_pair else []
+    pair_targets = head.follow([resolved[i] for i in with_pair], pair_enc) if with_pair else []
+    jobs = [Job(e, t) for e, t in zip(encoded, resolved)] + [Job(e, t) for e, t in zip(pair_enc, pair_targets)]
+
+    budget = Budget(token_budget or model.engine.token_budget)
+    grad_budget = Budget(max(64, budget.tokens // 2))
+    ends = score_rows(head, [j.enc.ids for j in jobs] + [_baseline_row(j, base_id) for j in jobs],
+                      [j.target for j in jobs] * 2, [j.target.position for j in jobs] * 2, budget)
+    value, base_value = ends[: len(jobs)], ends[len(jobs):]
+    opts = Options(n_steps=n_steps, internal_batch_size=internal_batch_size, window=window, n_samples=n_samples, seed=seed)
+    attributions: dict[str, list[Attribution]] = {}
+    warnings: list[str] = []
+    for m in methods:
+        b = grad_budget if m in ("ig", "gxi", "saliency") else budget
+        if m == "ig":
+            attributions[m] = _ig_until_complete(head, jobs, base_id, b, opts, value - base_value, completeness_tol)
+            bad = sum(not a.converged for a in attributions[m])
+            if bad:
+                warnings.append(f"IG: {bad} of {len(jobs)} examples kept a completeness gap above {completeness_tol:g} "
+                                f"(relative) at {n_steps * MAX_STEP_FACTOR} steps; they are flagged (converged=False)")
+        else:
+            outs = attribute(m, head, jobs, base_id, b, opts)
+            attributions[m] = [_attribution(m, j, o) for j, o in zip(jobs, outs)]
+        if m in PER_EXAMPLE_SURROGATE:
+            warnings.append(f"{m}: captum fits one surrogate model per example; its perturbations are batched")
+    backoffs = budget.backoffs + grad_budget.backoffs
+    if backoffs:
+        warnings.append(f"the token budget was halved {backoffs} times after running out of GPU memory")
+
+    summary: dict[str, Any] = {}
+    agreement: list[dict[str, Any]] = []
+    word_scores = {m: [np.asarray(a.word_scores) for a in attributions[m]] for m in methods}
+    if faithfulness:
+        per = faith.evaluate(head, jobs, word_scores, budget, seed=seed)
+        for m in methods:
+            attributions[m] = [_with(a, faithfulness=f) for a, f in zip(attributions[m], per[m])]
+            summary[m] = faith.summarise(per[m], seed=seed)
+    if len(methods) > 1:
+        agreement = faith.rank_agreement(word_scores, seed=seed)
+    for j in jobs:
+        if j.enc.truncated:
+            warnings.append(f"truncated to the model's limit of {model.max_length} tokens: {j.enc.truncated}")
+
+    examples = [_explanation(head, j, float(value[i]), float(base_value[i]), [attributions[m][i] for m in methods])
+                for i, j in enumerate(jobs)]
+    tops = examples[: len(texts)]
+    for k, i in enumerate(with_pair):
+        tops[i] = _with(tops[i], pair=examples[len(texts) + k])
+    return ExplanationSet(
+        model=model.info.spec, task=model.task, methods=methods, quantity=head.quantity, baseline=baseline,
+        examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement),
+        settings={"n_steps": n_steps, "completeness_tol": completeness_tol, "max_steps": n_steps * MAX_STEP_FACTOR,
+                  "integration": "gausslegendre", "internal_batch_size": internal_batch_size, "window": window,
+                  "n_samples": n_samples, "seed": seed, "token_budget": budget.tokens, "truncate": truncate,
+                  "faithfulness_k_percent": list(faith.AOPC_K), "removal": "words deleted, special tokens kept",
+                  "methods": {m: METHODS[m] for m in methods}},
+        warnings=tuple(dict.fromkeys(warnings)), seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _baseline_row(job: Job, base_id: int) -> list[int]:
+    return [t if s else base_id for t, s in zip(job.enc.ids, job.enc.special)]
+
+
+def _with(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def _attribution(method: str, job: Job, out: Output, **extra: Any) -> Attribution:
+    return Attribution(method, tuple(out.token_scores.tolist()), tuple(job.enc.word_scores(out.token_scores).tolist()),
+                       delta=out.delta, **extra)
+
+
+def _ig_until_complete(head: Head, jobs: list[Job], base_id: int, budget: Budget, opts: Options,
+                       diff: np.ndarray, tol: float) -> list[Attribution]:
+    """IG on every example; those whose relative completeness gap exceeds ``tol`` are re-run with twice the
+    steps (together, batched) up to MAX_STEP_FACTOR × n_steps, then flagged if the gap remains."""
+    done: dict[int, Attribution] = {}
+    todo = list(range(len(jobs)))
+    steps = opts.n_steps
+    while todo:
+        outs = attribute("ig", head, [jobs[i] for i in todo], base_id, budget, Options(**{**opts.__dict__, "n_steps": steps}))
+        retry = []
+        for i, o in zip(todo, outs):
+            rel = abs(o.delta) / max(abs(float(diff[i])), 1e-6)
+            ok = rel <= tol
+            done[i] = _attribution("ig", jobs[i], o, relative_delta=rel, n_steps=steps, converged=ok)
+            if not ok:
+                retry.append(i)
+        if steps * 2 > opts.n_steps * MAX_STEP_FACTOR:
+            break
+        todo, steps = retry, steps * 2
+    return [done[i] for i in range(len(jobs))]
+
+
+def _explanation(head: Head, job: Job, value: float, base_value: float, attributions: list[Attribution]) -> Explanation:
+    return Explanation(text=job.enc.text, tokens=job.enc.tokens, words=job.enc.words, word_of_token=job.enc.word_of_token,
+                       target=job.target.name, quantity=head.quantity, value=value, baseline_value=base_value,
+                       prediction=dict(job.target.prediction), attributions=tuple(attributions),
+                       truncated=job.enc.truncated)
+
+
+def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "ig", max_cases: int = 64,
+                  n_steps: int = 50, completeness_tol: float = COMPLETENESS_TOL) -> list[dict[str, Any]]:
+    """Explain the probes' telling cases (and each counterfactual pair, for the same target) in one batched
+    call; returns JSON-ready dicts for AuditResult.explanations. Long texts are truncated (and say so); a
+    case the model cannot explain (e.g. a target it does not have) gets an ``error`` instead."""
+    cases = list(cases)[:max_cases]
+    if not cases:
+        return []
+    _methods(method)
+    ok: list[int] = []
+    errors: dict[int, str] = {}
+    head = head_for(model)
+    for i, c in enumerate(cases):
+        try:  # checked one by one without the model, so one bad case does not sink the rest
+            for t in (c.text, c.pair):
+                if t is not None and not t.strip():
+                    raise AuditError("empty text")
+            head.check(c.text, c.target)
+            if c.pair is not None:
+                head.check(c.pair, c.target)
+            ok.append(i)
+        except AuditError as exc:
+            errors[i] = str(exc)
+    result: ExplanationSet | None = None
+    if ok:
+        result = explain(model, [cases[i].text for i in ok], method=method, target=[cases[i].target for i in ok],
+                         pairs=[cases[i].pair for i in ok], n_steps=n_steps, truncate=True,
+                         completeness_tol=completeness_tol)
+    by_case = dict(zip(ok, result.examples)) if result is not None else {}
+    out = []
+    for i, c in enumerate(cases):
+        row: dict[str, Any] = {"probe": c.meta.get("probe"), "text": c.text, "pair": c.pair, "reason": c.reason,
+                               "case_score": c.score, "method": method}
+        if i in errors:
+            out.append({**row, "target": c.target, "error": errors[i]})
+            continue
+        e = by_case[i]
+        a = e.attributions[0]
+        row.update({
+            "target": e.target, "quantity": e.quantity, "value": e.value, "baseline_value": e.baseline_value,
+            "prediction": e.prediction, "tokens": list(e.tokens), "token_scores": list(a.token_scores),
+            "words": list(e.words), "scores": list(a.word_scores), "scaled_scores": list(a.scaled_word_scores),
+            "delta": a.delta, "relative_delta": a.relative_delta, "n_steps": a.n_steps, "converged": a.converged,
+            "faithfulness": a.faithfulness, "truncated": e.truncated,
+            "pair_words": list(e.pair.words) if e.pair else None,
+            "pair_scores": list(e.pair.scores) if e.pair else None,
+            "pair_scaled_scores": list(e.pair.attributions[0].scaled_word_scores) if e.pair else None,
+            "pair_value": e.pair.value if e.pair else None,
+            "pair_prediction": e.pair.prediction if e.pair else None,
+            "pair_delta": e.pair.delta if e.pair else None,
+            "pair_converged": e.pair.attributions[0].converged if e.pair else None,
+        })
+        out.append(_clean_row(row))
+    if result is not None and out:
+        out[0]["set_faithfulness"] = result.faithfulness.get(method)
+    return out
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    from audit.results import _clean
+
+    return _clean(row)

@@ -1,0 +1,151 @@
+"""Show explanations: a token table for the terminal and a self-contained HTML heatmap (Jinja2, autoescape on).
+
+Colours and bars use each example's scores divided by its largest |word score| (display only; the raw
+scores are printed beside them and kept in the data).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment
+
+from audit.explain.result import Attribution, Explanation, ExplanationSet
+
+BAR_WIDTH = 20
+
+
+def _bar(scaled: float) -> str:
+    n = round(abs(scaled) * BAR_WIDTH / 2)
+    half = BAR_WIDTH // 2
+    return (" " * (half - n) + "█" * n + "|" + " " * half) if scaled < 0 else (" " * half + "|" + "█" * n + " " * (half - n))
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    return "—" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def _header(e: Explanation) -> list[str]:
+    pred = ", ".join(f"{k}={_fmt(v)}" for k, v in e.prediction.items())
+    lines = [f"text:      {e.text}", f"target:    {e.target}   ({e.quantity})",
+             f"value:     F(x) = {e.value:.4f}   F(baseline) = {e.baseline_value:.4f}   prediction: {pred}"]
+    if e.truncated:
+        lines.append(f"truncated: {e.truncated}")
+    return lines
+
+
+def _attribution_lines(e: Explanation, a: Attribution) -> list[str]:
+    lines = [f"method:    {a.method}" + (f"   Σ − ΔF = {a.delta:+.2e} (relative {a.relative_delta:.1e}, {a.n_steps} steps"
+                                         f"{'' if a.converged else ', NOT converged'})" if a.delta is not None else "")]
+    width = max([len(w) for w in e.words] + [4])
+    lines.append(f"  {'word':<{width}}  {'score':>10}  {'−':<{BAR_WIDTH // 2}}{'+':>{BAR_WIDTH // 2 + 1}}")
+    for w, s, c in zip(e.words, a.word_scores, a.scaled_word_scores):
+        lines.append(f"  {w:<{width}}  {s:>+10.4f}  {_bar(c)}")
+    f = a.faithfulness
+    if f.get("n_words"):
+        lines.append(f"  faithfulness: comprehensiveness AOPC {f['aopc_comprehensiveness']:+.4f} (random order "
+                     f"{f['aopc_random_comprehensiveness']:+.4f}), sufficiency AOPC {f['aopc_sufficiency']:+.4f}")
+    return lines
+
+
+def render_table(explanations: ExplanationSet) -> str:
+    """A readable terminal table: one block per text (and its pair), words with signed scores and bars."""
+    out: list[str] = [f"model {explanations.model} ({explanations.task}); methods: {', '.join(explanations.methods)}; "
+                      f"baseline: {explanations.baseline}; attributed: {explanations.quantity}"]
+    for i, e in enumerate(explanations.examples, 1):
+        for label, ex in ((f"[{i}]", e), (f"[{i}] counterfactual pair", e.pair)):
+            if ex is None:
+                continue
+            out.append("")
+            out.append(label)
+            out.extend(_header(ex))
+            for a in ex.attributions:
+                out.extend(_attribution_lines(ex, a))
+    for m, s in explanations.faithfulness.items():
+        c, r = s["aopc_comprehensiveness"], s["aopc_random_comprehensiveness"]
+        if c["mean"] is None:
+            continue
+        out.append("")
+        out.append(f"{m}: mean comprehensiveness AOPC {c['mean']:+.4f} {_ci(c)} vs random {r['mean']:+.4f} {_ci(r)}; "
+                   f"sufficiency AOPC {s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}; n = {c['n']}"
+                   + (" (too few to conclude)" if s.get("too_few") else ""))
+    for ra in explanations.rank_agreement:
+        out.append(f"rank agreement {ra['methods'][0]} vs {ra['methods'][1]}: Spearman ρ {_fmt(ra['spearman'], 3)} "
+                   f"{_ci(ra)}, n = {ra['n']}")
+    for w in explanations.warnings:
+        out.append(f"warning: {w}")
+    return "\n".join(out)
+
+
+def _ci(d: dict[str, Any]) -> str:
+    ci = d.get("ci")
+    return f"[95% CI {ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else ""
+
+
+def _colour(scaled: float) -> str:
+    """Red for evidence for the target, blue against; alpha by the scaled magnitude."""
+    rgb = "220, 50, 47" if scaled >= 0 else "38, 110, 210"
+    return f"rgba({rgb}, {min(1.0, abs(scaled)) * 0.85:.3f})"
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Explanations — {{ s.model }}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+.ex{border:1px solid #ddd;border-radius:6px;padding:.8rem 1rem;margin:1rem 0}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+.w{padding:.1rem .2rem;margin:.05rem;border-radius:3px;display:inline-block}
+.meta{color:#555;font-size:.9rem} table{border-collapse:collapse} td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:left}
+.warn{color:#a33}
+</style></head><body>
+<h1>Explanations</h1>
+<p class="meta">Model {{ s.model }} ({{ s.task }}); methods {{ s.methods|join(", ") }}; baseline {{ s.baseline }};
+attributed quantity: {{ s.quantity }}. Colour: red supports the target, blue opposes it; intensity is the score divided
+by the example's largest |word score| (hover a word for its raw score). {{ s.normalization }}.</p>
+{% for w in s.warnings %}<p class="warn">{{ w }}</p>{% endfor %}
+{% for e in examples %}
+<div class="ex"><div class="{{ 'pair' if e.pair else '' }}">
+{% for side in [e, e.pair] if side %}
+<div><p class="meta">{{ 'counterfactual pair' if loop.index == 2 else 'text' }} · target <b>{{ side.target }}</b> ·
+F(x) {{ '%.4f'|format(side.value) }} · F(baseline) {{ '%.4f'|format(side.baseline_value) }}
+{% if side.truncated %}· <span class="warn">truncated: {{ side.truncated }}</span>{% endif %}</p>
+{% for a in side.attributions %}
+<p><b>{{ a.method }}</b>{% if a.delta is not none %} <span class="meta">(completeness gap {{ '%.1e'|format(a.relative_delta) }}
+relative, {{ a.n_steps }} steps{{ '' if a.converged else ', not converged' }})</span>{% endif %}<br>
+{% for w in a.cells %}<span class="w" style="background:{{ w.colour }}" title="{{ w.title }}">{{ w.word }}</span> {% endfor %}</p>
+{% endfor %}</div>
+{% endfor %}
+</div></div>
+{% endfor %}
+{% if faith %}<h2>Faithfulness</h2><table><tr><th>method</th><th>comprehensiveness AOPC</th><th>random order</th>
+<th>sufficiency AOPC</th><th>n</th></tr>
+{% for row in faith %}<tr><td>{{ row.method }}</td><td>{{ row.comp }}</td><td>{{ row.rand }}</td><td>{{ row.suff }}</td><td>{{ row.n }}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if s.rank_agreement %}<h2>Rank agreement</h2><table><tr><th>methods</th><th>Spearman ρ</th><th>n</th></tr>
+{% for ra in s.rank_agreement %}<tr><td>{{ ra.methods|join(" vs ") }}</td><td>{{ fmt(ra.spearman) }}</td><td>{{ ra.n }}</td></tr>{% endfor %}
+</table>{% endif %}
+</body></html>
+"""
+
+
+def _side(e: Explanation) -> dict[str, Any]:
+    attrs = []
+    for a in e.attributions:
+        cells = [{"word": w, "colour": _colour(c), "title": f"{s:+.5f}"} for w, s, c in zip(e.words, a.word_scores, a.scaled_word_scores)]
+        attrs.append({"method": a.method, "delta": a.delta, "relative_delta": a.relative_delta, "n_steps": a.n_steps,
+                      "converged": a.converged, "cells": cells})
+    return {"target": e.target, "value": e.value, "baseline_value": e.baseline_value, "truncated": e.truncated, "attributions": attrs}
+
+
+def render_html(explanations: ExplanationSet) -> str:
+    """A self-contained HTML page (no scripts, no external files); every string is escaped."""
+    env = Environment(autoescape=True)
+    examples = [{**_side(e), "pair": _side(e.pair) if e.pair else None} for e in explanations.examples]
+    faith = []
+    for m, s in explanations.faithfulness.items():
+        c = s["aopc_comprehensiveness"]
+        if c["mean"] is None:
+            continue
+        faith.append({"method": m, "comp": f"{c['mean']:+.4f} {_ci(c)}",
+                      "rand": f"{s['aopc_random_comprehensiveness']['mean']:+.4f} {_ci(s['aopc_random_comprehensiveness'])}",
+                      "suff": f"{s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}", "n": c["n"]})
+    return env.from_string(_TEMPLATE).render(s=explanations, examples=examples, faith=faith, fmt=_fmt)

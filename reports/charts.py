@@ -29,6 +29,10 @@ NEGATIVE, POSITIVE = (0x00, 0x72, 0xB2), (0xD5, 0x5E, 0x00)
 
 WIDTH = 680
 FONT = 12
+MAX_POINTS = 1500
+"""Points drawn per line or scatter chart (evenly thinned beyond this) so a report stays small."""
+MAX_SIDE = 60
+"""Rows and columns drawn per heatmap."""
 
 
 def number(value: Any) -> float | None:
@@ -136,10 +140,12 @@ def render_chart(chart: Chart, uid: str) -> Markup:
     return draw(chart, uid)
 
 
-def _description(chart: Chart, summary: str, dropped: int) -> str:
+def _description(chart: Chart, summary: str, dropped: int, note: str = "") -> str:
     parts = [chart.alt or summary]
     if dropped:
         parts.append(f"{dropped} point(s) without a finite value were left out.")
+    if note:
+        parts.append(note)
     return " ".join(parts)
 
 
@@ -218,6 +224,11 @@ def _xy(chart: Chart, uid: str) -> Markup:
         return _no_data(chart)
     xs = [x for pts in series.values() for x, _ in pts]
     numeric = all(number(x) is not None for x in xs)
+    total, note = len(xs), ""
+    if total > MAX_POINTS:
+        stride = math.ceil(total / MAX_POINTS)
+        series = {k: (sorted(v, key=lambda p: float(p[0])) if numeric else v)[::stride] for k, v in series.items()}
+        note = f"Every {stride}th point is drawn ({sum(map(len, series.values()))} of {total}); the data table has all."
     categories: list[str] = []
     if not numeric:
         categories = list(dict.fromkeys(str(x) for x in xs))
@@ -277,7 +288,7 @@ def _xy(chart: Chart, uid: str) -> Markup:
     what = "Line chart" if chart.kind == "line" else "Scatter plot"
     summary = (f"{what} of {chart.y_label} against {chart.x_label}, {len(series)} series: "
                + "; ".join(f"{n} ({len(p)} points, {min(v for _, v in p):.3g} to {max(v for _, v in p):.3g})" for n, p in list(series.items())[:10]) + ".")
-    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped), uid)
+    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped, note), uid)
 
 
 def _heatmap(chart: Chart, uid: str) -> Markup:
@@ -285,6 +296,10 @@ def _heatmap(chart: Chart, uid: str) -> Markup:
     rows = [str(r) for r in data.get("rows") or []]
     cols = [str(c) for c in data.get("cols") or []]
     raw = data.get("values") or []
+    note = ""
+    if len(rows) > MAX_SIDE or len(cols) > MAX_SIDE:
+        note = f"The first {min(len(rows), MAX_SIDE)} of {len(rows)} rows and {min(len(cols), MAX_SIDE)} of {len(cols)} columns are drawn; the data table has all."
+        rows, cols = rows[:MAX_SIDE], cols[:MAX_SIDE]
     grid = [[number(raw[i][j]) if i < len(raw) and isinstance(raw[i], (list, tuple)) and j < len(raw[i]) else None
              for j in range(len(cols))] for i in range(len(rows))]
     finite = [v for row in grid for v in row if v is not None]
@@ -344,7 +359,7 @@ def _heatmap(chart: Chart, uid: str) -> Markup:
     scale = "blue (negative) to vermillion (positive)" if signed else "viridis, dark (low) to yellow (high)"
     summary = (f"Heatmap of {len(rows)} {chart.y_label} by {len(cols)} {chart.x_label}; values from {lo:.3g} to {hi:.3g}, "
                f"colour scale {scale}.")
-    return svg.render(width, height, chart.title, _description(chart, summary, 0), uid)
+    return svg.render(width, height, chart.title, _description(chart, summary, 0, note), uid)
 
 
 def chart_table(chart: Chart) -> tuple[list[str], list[list[Any]]]:

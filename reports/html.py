@@ -19,6 +19,8 @@ from reports.charts import attribution_colour, chart_table, max_abs, number, ren
 MAX_TABLE_ROWS = 30
 """Rows shown per table in the page; every row is in the data file beside it."""
 MAX_CASES = 10
+MAX_CHART_ROWS = 200
+"""Rows of a chart's text-alternative table shown in the page."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,7 +76,8 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
     charts = []
     for i, c in enumerate(p.charts):
         header, rows = chart_table(c)
-        charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "header": header, "rows": rows})
+        charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "header": header,
+                       "rows": rows[:MAX_CHART_ROWS], "total": len(rows)})
     tables = []
     for name, rows in p.tables.items():
         header = list(dict.fromkeys(k for r in rows if isinstance(r, Mapping) for k in r))

@@ -202,3 +202,18 @@ def test_svg_text_is_escaped_in_titles_and_descriptions() -> None:
     for svg in svgs:
         assert "<script" not in svg and SVG_ESC not in svg and IMG not in svg and SCRIPT not in svg
         assert svg.count("<svg") == 1 and svg.count("</svg>") == 1
+
+
+def test_huge_charts_are_thinned_with_a_note(result: AuditResult) -> None:
+    n = 120
+    charts = (
+        Chart("scatter", "many points", "x", "y", [{"series": f"s{i % 3}", "x": i, "y": (i * 37) % 101} for i in range(20000)]),
+        Chart("heatmap", "many cells", "c", "r", {"rows": [f"r{i}" for i in range(n)], "cols": [f"c{j}" for j in range(n)],
+                                                    "values": [[i * j for j in range(n)] for i in range(n)]}),
+    )
+    big = ProbeResult(probe="big.charts", suite="big", title="Big charts", headline="h", charts=charts)
+    html = reports.render_html(AuditResult(**{**result.__dict__, "probes": (big,)}))
+    assert len(html.encode()) < 2_000_000
+    assert "Every 14th point is drawn" in html and "The first 60 of 120 rows and 60 of 120 columns are drawn" in html
+    assert html.count("<circle") + html.count("<polygon") + html.count('<rect x') < 1500 + 60 * 60 + 100
+    assert "The first 200 of 20000 rows." in html

@@ -158,6 +158,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             probe="baseline", suite="baseline", title="Regression against the baseline run",
             headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tol:g} against {args.baseline}.",
             gates=gates),)})
+    from audit import distributed
+
+    if not distributed.is_main_process():  # under accelerate launch, the main process writes
+        return EXIT_OK if result.passed else EXIT_GATE_FAILED
     with _locked(out):
         written = _write_outputs(result, out)
         if args.junit or args.summary:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import deque
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,11 @@ LONG_TEXT_STRATEGIES = ("truncate", "head", "tail", "head_tail", "window_mean", 
 def pick_device(requested: str = "auto") -> torch.device:
     """cuda, then mps, then cpu — or what the user asked for, checked."""
     if requested == "auto":
+        from audit import distributed
+
+        if distributed.world()[1] > 1:
+            assigned = torch.device(distributed.device())
+            return torch.device("cpu") if assigned.type == "cpu" else assigned
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -123,6 +129,9 @@ class Engine:
         self.cache = cache if cache is not None else OutputCache(None)
         self.progress = progress
         self.stats = EngineStats()
+        from audit import distributed
+
+        self.rank, self.world = distributed.world()
         pad = tokenizer.pad_token_id
         if pad is None:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
@@ -217,39 +226,60 @@ class Engine:
             for s, e in zip(ids, ex)
         ]
         found = self.cache.get_many(keys)
+        missing = {k for k in keys if k not in found}
+        if self.world > 1:  # plan the same work everywhere: what any process lacks is computed
+            from audit import distributed
+
+            missing = {k for part in distributed.gather([sorted(missing)]) for k in part}
         todo_keys: dict[str, int] = {}
         for i, k in enumerate(keys):
-            if k not in found and k not in todo_keys:
+            if k in missing and k not in todo_keys:
                 todo_keys[k] = i
         self.stats.cache_hits += n - len(todo_keys)  # served from the cache or a duplicate in this call
         todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
-        bar = tqdm(total=len(todo), desc=desc or primitive, unit="seq", disable=not self.progress or len(todo) < 64 or None, leave=False)
-        pos = 0
+        queue = deque(self._plan(todo, ids))
+        if self.world > 1:  # data-parallel: this process takes every world-th batch of the same plan
+            queue = deque(list(queue)[self.rank :: self.world])
+        bar = tqdm(total=sum(map(len, queue)), desc=desc or primitive, unit="seq",
+                   disable=not self.progress or len(todo) < 64 or None, leave=False)
+        computed: dict[str, np.ndarray] = {}
         try:
-            while pos < len(todo):
-                chunk = self._next_chunk(todo, pos, ids)
+            while queue:
+                chunk = queue.popleft()
                 try:
                     outputs = self._forward(forward, [ids[i] for i in chunk], [ex[i] for i in chunk])
                 except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
                     if not _is_oom(exc) or len(chunk) == 1:
                         raise
                     self._back_off(len(chunk), len(ids[chunk[0]]))
+                    queue.extendleft(reversed(self._plan(chunk, ids)))
                     continue
                 new = {keys[i]: out for i, out in zip(chunk, outputs)}
-                self.cache.put_many(new)
-                found.update(new)
-                pos += len(chunk)
+                if self.world == 1:
+                    self.cache.put_many(new)  # committed per batch: a killed run resumes from here
+                computed.update(new)
                 bar.update(len(chunk))
         finally:
             bar.close()
+        if self.world > 1:
+            from audit import distributed
+
+            computed = dict(distributed.gather(list(computed.items())))
+            self.cache.put_many(computed)
+        found.update(computed)
         return [found[k] for k in keys]
 
-    def _next_chunk(self, todo: list[int], pos: int, ids: Sequence[Sequence[int]]) -> list[int]:
-        first = _ceil(len(ids[todo[pos]]))
-        rows = max(1, self.token_budget // max(first, 1))
-        if self.batch_size is not None:
-            rows = min(rows, self.batch_size)
-        return todo[pos : pos + rows]
+    def _plan(self, todo: list[int], ids: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Batches of the (length-sorted) items: as many rows as fit the token budget."""
+        chunks, pos = [], 0
+        while pos < len(todo):
+            first = _ceil(len(ids[todo[pos]]))
+            rows = max(1, self.token_budget // first)
+            if self.batch_size is not None:
+                rows = min(rows, self.batch_size)
+            chunks.append(todo[pos : pos + rows])
+            pos += rows
+        return chunks
 
     def _back_off(self, rows: int, length: int) -> None:
         self.stats.oom_backoffs += 1

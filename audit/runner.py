@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from audit import distributed
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.models import AuditedModel, load
@@ -145,7 +146,7 @@ def run_audit(
                                    thresholds=thresholds, seed=seed, max_cases=max_cases)
     timings: dict[str, float] = {"load": round(t_load - t0, 3)}
     for probe in chosen:
-        if progress:
+        if progress and distributed.is_main_process():
             print(f"[audit] {probe.name} …", file=sys.stderr, flush=True)
         seed_everything(seed)
         result = probe.run(m)

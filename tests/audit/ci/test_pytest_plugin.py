@@ -1,0 +1,102 @@
+"""The pytest plugin, driven through pytester on a tiny real model: options, fixtures, parametrising over
+probes, inconclusive gates, and a failing gate whose message reads like a finding.
+
+The inner session runs once, in a subprocess (torch and transformers do not survive pytester's
+in-process module clean-up), with entry points off so the plugin loads the same way before and after it
+is installed; the outer test then reads its report.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[3]
+P = "robustness.perturbation"
+
+INNER = f"""
+from probes import base
+from audit.pytest_plugin import assert_gate, parametrize_probes
+
+
+def test_model_fixture_and_options(audited_model, pytestconfig):
+    assert audited_model.task == "text-classification"
+    assert pytestconfig.getoption("--audit-max-cases") == 30
+
+
+@parametrize_probes(["{P}"])
+def test_loose_gate(audit_run, probe_name):
+    gates = assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=1.0)
+    assert len(gates) == 4 and all(g.status == "pass" for g in gates)
+
+
+@parametrize_probes(suites=["robustness"])
+def test_impossible_gate(audit_run, probe_name):
+    # the upper end of a Wilson interval on 24 sentences is above 0 whatever the model does
+    assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.0, mode="ci_any", group="typo")
+
+
+def test_too_few_strict(audit_run):
+    assert_gate(audit_run("{P}", max_cases=5), "{P}", "flip_rate", max=1.0)
+
+
+def test_too_few_allowed(audit_run):
+    assert_gate(audit_run("{P}", max_cases=5), "{P}", "flip_rate", max=1.0, allow_inconclusive=True)
+
+
+class NeedsMasks(base.Probe):
+    name, suite, requires = "testing.masks", "testing", frozenset({{"mask_fill"}})
+
+
+def test_unservable_probe(audit_run, monkeypatch):
+    monkeypatch.setitem(base._REGISTRY, NeedsMasks.name, NeedsMasks)
+    assert_gate(audit_run("testing.masks"), "testing.masks", "x", max=1)
+"""
+
+
+def test_the_plugin_in_a_real_session(pytester, tiny_path, monkeypatch, tmp_path):
+    model = tiny_path("bert-classifier")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("TRANSFORMER_AUDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytester.makepyfile(test_inner=INNER)
+    result = pytester.runpytest_subprocess("-p", "audit.pytest_plugin", "--audit-model", str(model),
+                                           "--audit-max-cases", "30", "-v", "-rfs", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2, skipped=2)
+    result.stdout.fnmatch_lines([f"transformer-audit: audited model {model}"])
+    result.stdout.fnmatch_lines([f"*test_loose_gate?{P}? PASSED*", f"*test_impossible_gate?{P}? FAILED*",
+                                 "*test_too_few_strict FAILED*", "*test_too_few_allowed SKIPPED*",
+                                 "*test_unservable_probe SKIPPED*"], consecutive=False)
+    out = result.stdout.str()
+
+    # the failing gate's message is the gate's own reason, computed here independently through the runner
+    from audit.runner import run_audit
+
+    direct = run_audit(str(model), probes=[P], explain=False, progress=False, use_cache=False)
+    flip = direct.probe(P).metric("flip_rate", "typo")
+    reason = (f"flip_rate[typo] ≤ 0: value {flip.value:.4g} [{flip.ci[0]:.4g}, {flip.ci[1]:.4g}], fails when any part of "
+              "the confidence interval is past the threshold → fail")
+    section = out[out.index("_ test_impossible_gate["):]  # its entry under FAILURES
+    lines = [line.lstrip("E").strip() for line in section.splitlines() if line.startswith("E ")][:3]
+    assert lines == [
+        f"AssertionError: Finding: {P} on model {model} — 1 failed of 1 gate(s) on flip_rate.",
+        f"FAIL: {reason}",
+        f"What the probe found: {direct.probe(P).headline}",
+    ]
+    assert "pytest_plugin.py:" not in section.split("test_too_few_strict")[0]  # the helper's own frames are hidden
+
+    # too few cases: a failure that says so, or a skip when allowed — never a pass
+    assert "4 inconclusive (too few cases to decide, which is not a pass) of 4 gate(s) on flip_rate." in out
+    assert "INCONCLUSIVE: flip_rate[typo] ≤ 1: only 5 cases (need 10) — too few to decide" in out
+    assert "inconclusive — flip_rate[whitespace] ≤ 1: only 5 cases" in out
+    assert "testing.masks needs mask_fill, which a text-classification model does not offer" in out
+
+
+def test_options_are_documented(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest("-p", "audit.pytest_plugin", "--help")
+    result.stdout.fnmatch_lines(["audit a transformer model in tests:", "*--audit-model=AUDIT_MODEL*", "*--audit-max-cases=*",
+                                 "*audit_model (string)*"])

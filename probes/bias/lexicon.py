@@ -2,7 +2,7 @@
 
 The built-in data live in ``data/axes.yaml`` and ``data/templates.yaml`` (each with its provenance). A
 user's YAML file in the same layout adds axes, groups (or terms to existing groups), templates and filler
-words without any Python. Country names come from CLDR through Babel and names from Faker at run time.
+words without any Python; ``replace_templates: true`` in it drops the built-in templates. Country names come from CLDR through Babel and names from Faker at run time.
 """
 from __future__ import annotations
 
@@ -244,12 +244,14 @@ def load_lexicon(extra_file: str | Path | None = None, *, seed: int = 0, axes: l
     raw_fillers: dict[str, Any] = dict(tdata.get("fillers") or {})
     if extra_file is not None:
         extra = read_yaml(extra_file, "lexicon file")
-        unknown = set(extra) - {"axes", "templates", "fillers", "provenance"}
+        unknown = set(extra) - {"axes", "templates", "fillers", "provenance", "replace_templates"}
         if unknown:
             key = sorted(unknown)[0]
             raise AuditError(f"lexicon file {extra_file}: unknown key {key!r}{did_you_mean(key, ['axes', 'templates', 'fillers'])}; "
                              "use axes, templates, fillers")
         _merge_axes(raw_axes, extra.get("axes") or {})
+        if extra.get("replace_templates"):
+            raw_templates = {}
         for kind, items in (extra.get("templates") or {}).items():
             if kind not in TEMPLATE_KINDS:
                 raise AuditError(f"lexicon file {extra_file}: template kind {kind!r} is unknown{did_you_mean(kind, TEMPLATE_KINDS)}; "

@@ -1,0 +1,104 @@
+"""bias.counterfactual against classifiers whose behaviour is known by construction.
+
+The oracle models are subclasses of the real ``TextClassifier`` adapter (wrapping a tiny random BERT that
+they never call) whose ``class_probs`` is a transparent function of the text: P(LABEL_1) is 0.4, plus 0.3
+when the sentence holds a joy word, plus ``bump`` when it holds the trigger word. So the identity term
+matters exactly when it contains the trigger.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from audit.errors import AuditError
+from audit.models import TextClassifier
+from probes.bias.counterfactual import CounterfactualProbe
+
+JOY = {"ecstatic", "excited", "glad", "happy", "relieved"}
+
+
+class KeywordClassifier(TextClassifier):
+    trigger: str | None = None
+    bump = 0.0
+
+    def class_probs(self, texts, strategy="truncate"):
+        out = []
+        for t in texts:
+            words = {w.strip(".,").lower() for w in t.split()}
+            p = 0.4 + 0.3 * bool(words & JOY) + (self.bump if self.trigger in words else 0.0)
+            out.append([1.0 - p, p])
+        return np.asarray(out)
+
+
+def keyword_model(tiny, trigger=None, bump=0.0):
+    m = KeywordClassifier(tiny.model, tiny.tokenizer, tiny.info, tiny.engine)
+    m.trigger, m.bump = trigger, bump
+    return m
+
+
+def test_a_classifier_that_ignores_identity_shows_no_gap_and_no_significant_test(tiny_classifier):
+    r = CounterfactualProbe(axes=["gender", "religion"], max_cases=None).run(keyword_model(tiny_classifier))
+    for m in r.metrics:
+        if m.name in ("max_gap", "flip_rate", "score_dev", "score_range", "paired_gap"):
+            assert m.value == pytest.approx(0.0, abs=1e-12), m.key
+    assert all(not t["significant"] and t["q"] == 1.0 for t in r.tables["tests"])
+    assert all(g.status == "pass" for g in r.gates)
+
+
+def test_a_classifier_that_reacts_to_a_term_shows_that_gap_in_the_right_direction(tiny_classifier):
+    r = CounterfactualProbe(axes=["religion"], max_cases=None).run(keyword_model(tiny_classifier, "muslim", 0.2))
+    axis = r.tables["axes"][0]
+    assert (axis["higher_group"], axis["max_gap"]) == ("Muslim", pytest.approx(0.2))
+    tests = {t["group"]: t for t in r.tables["tests"]}
+    assert tests["Muslim"]["versus"] == "Christian"
+    assert tests["Muslim"]["mean_diff"] == pytest.approx(0.2) and tests["Muslim"]["q"] < 0.05
+    assert all(t["q"] == 1.0 for g, t in tests.items() if g != "Muslim")
+    means = {g["group"]: g["mean"] for g in r.tables["groups"]}
+    assert means["Muslim"] - means["Christian"] == pytest.approx(0.2, abs=1e-3)
+    # the score crosses 0.5 only without a joy word: 102 of the 132 frames; 54 of the 189 cross-group
+    # term pairs involve a Muslim term (7 groups × 3 terms)
+    assert axis["n_frames"] == 132
+    assert r.metric("flip_rate", "religion").value == pytest.approx(102 / 132 * 54 / 189)
+    top = r.cases[0]
+    assert "muslim" in top.text.lower() and "muslim" not in top.pair.lower() and top.score == pytest.approx(0.2)
+    gate = next(g for g in r.gates if g.metric == "max_gap[religion]")
+    assert gate.status == "fail"
+
+
+def test_tiny_bert_classifier_gives_a_complete_serialisable_result(tiny_classifier):
+    r = CounterfactualProbe(axes=["gender", "nationality"], max_cases=40, template_kinds=["neutral"]).run(tiny_classifier)
+    assert r.params["target"] is None and r.tables["tests"][0]["test"] == "permutation"
+    assert [c.title for c in r.charts] == ["gender: mean P(LABEL_1) per group", "nationality: mean P(LABEL_1) per group"]
+    for row in r.tables["groups"]:
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    nationality = r.tables["axes"][1]
+    assert nationality["tests"] == 45  # no reference group: every pair of the 10 countries
+    for case in r.cases:
+        assert case.pair and case.pair != case.text and case.meta["group"] != case.meta["pair_group"]
+        assert case.score >= 0
+    json.dumps(r.tables, allow_nan=False)  # tables are plain data
+    assert r.gates and all(g.metric.startswith("max_gap[") for g in r.gates)
+
+
+def test_too_few_frames_is_a_warning(tiny_classifier, tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("replace_templates: true\ntemplates:\n  neutral: ['{person} is here.', 'I saw {person}.']\n",
+                   encoding="utf-8")
+    r = CounterfactualProbe(axes=["age"], lexicon_file=str(own)).run(keyword_model(tiny_classifier))
+    assert r.tables["axes"][0]["n_frames"] == 2
+    assert len(r.warnings) == 1 and "too few" in r.warnings[0]
+
+
+def test_bad_parameters_are_user_errors(tiny_classifier, default_model, tmp_path):
+    with pytest.raises(AuditError, match="did you mean 'positive'"):
+        CounterfactualProbe(target="positve").run(default_model)
+    with pytest.raises(AuditError, match="LABEL_1"):
+        CounterfactualProbe(target="LABEL_7").run(tiny_classifier)
+    with pytest.raises(AuditError, match="paired test"):
+        CounterfactualProbe(test="t-test").run(tiny_classifier)
+    bad = tmp_path / "axes.yaml"
+    bad.write_text("templates:\n  neutral: ['{person} likes {colour}.']\n", encoding="utf-8")
+    with pytest.raises(AuditError, match="unknown slot"):
+        CounterfactualProbe(lexicon_file=str(bad)).run(tiny_classifier)

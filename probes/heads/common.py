@@ -51,6 +51,11 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def identifiable_languages() -> set[str]:
+    """ISO codes the language identifier (py3langid) knows."""
+    return set(_identifier().nb_classes)
+
+
 def identify(texts: Sequence[str], among: Sequence[str] | None = None) -> list[str]:
     """ISO 639-1 code of each text by py3langid (Lui & Baldwin 2012), the best of ``among`` when given;
     "" for an empty text."""
@@ -75,10 +80,17 @@ def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return float(sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score)
 
 
-def chrf_ci(hypotheses: Sequence[str], references: Sequence[str], *, seed: int, n_resamples: int = 500) -> tuple[float, float]:
-    """Bootstrap interval of corpus chrF over items."""
-    hyp, ref = list(hypotheses), list(references)
-    return bootstrap_ci(np.arange(len(hyp)), lambda idx: chrf([hyp[int(i)] for i in idx], [ref[int(i)] for i in idx]),
+def chrf_ci(hypotheses: Sequence[str], references: Sequence[str], *, seed: int, n_resamples: int = 1000) -> tuple[float, float]:
+    """Bootstrap interval of corpus chrF over items.
+
+    Corpus chrF is a function of n-gram statistics summed over sentences, so each sentence's statistics
+    are extracted once and resampled — what sacrebleu's own paired bootstrap does.
+    """
+    from sacrebleu.metrics import CHRF
+
+    metric = CHRF()
+    stats = np.asarray(metric._extract_corpus_statistics(list(hypotheses), [list(references)]), dtype=float)
+    return bootstrap_ci(np.arange(len(stats)), lambda idx: metric._compute_score_from_stats(list(stats[idx.astype(int)].sum(0))).score,
                         n_resamples=n_resamples, seed=seed)
 
 

@@ -183,7 +183,7 @@ def limitations(result: AuditResult) -> Limitations:
     )
     for p in result.probes:
         if p.status == "skipped":
-            lim.run.append(f"{p.probe} was skipped: {p.headline}")
+            lim.run.append(f"{p.probe} was skipped: {p.headline.removeprefix('Skipped: ')}")
         elif p.status == "error":
             lim.run.append(f"{p.probe} failed and reports nothing: {p.headline}")
         lim.warnings.extend((p.probe, w) for w in p.warnings)

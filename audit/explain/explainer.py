@@ -24,6 +24,8 @@ COMPLETENESS_TOL = 0.05
 """Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""
 MAX_STEP_FACTOR = 8
 """n_steps is doubled at most until it reaches this multiple of the starting count."""
+FLOAT_FLOOR = 1e-6
+"""Gaps below FLOAT_FLOOR · max(1, |F(x)|, |F(x′)|) are float32 rounding, not missing steps: they count as complete."""
 
 
 def _methods(method: str | Sequence[str]) -> tuple[str, ...]:
@@ -114,7 +116,7 @@ def explain(
     for m in methods:
         b = grad_budget if m in ("ig", "gxi", "saliency") else budget
         if m == "ig":
-            attributions[m] = _ig_until_complete(head, jobs, base_id, b, opts, value - base_value, completeness_tol)
+            attributions[m] = _ig_until_complete(head, jobs, base_id, b, opts, value, base_value, completeness_tol)
             bad = sum(not a.converged for a in attributions[m])
             if bad:
                 warnings.append(f"IG: {bad} of {len(jobs)} examples kept a completeness gap above {completeness_tol:g} "
@@ -150,7 +152,7 @@ def explain(
     return ExplanationSet(
         model=model.info.spec, task=model.task, methods=methods, quantity=head.quantity, baseline=baseline,
         examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement),
-        settings={"n_steps": n_steps, "completeness_tol": completeness_tol, "max_steps": n_steps * MAX_STEP_FACTOR,
+        settings={"n_steps": n_steps, "completeness_tol": completeness_tol, "float_floor": FLOAT_FLOOR, "max_steps": n_steps * MAX_STEP_FACTOR,
                   "integration": "gausslegendre", "internal_batch_size": internal_batch_size, "window": window,
                   "n_samples": n_samples, "seed": seed, "token_budget": budget.tokens, "truncate": truncate,
                   "faithfulness_k_percent": list(faith.AOPC_K), "removal": "words deleted, special tokens kept",
@@ -175,9 +177,11 @@ def _attribution(method: str, job: Job, out: Output, **extra: Any) -> Attributio
 
 
 def _ig_until_complete(head: Head, jobs: list[Job], base_id: int, budget: Budget, opts: Options,
-                       diff: np.ndarray, tol: float) -> list[Attribution]:
+                       value: np.ndarray, base_value: np.ndarray, tol: float) -> list[Attribution]:
     """IG on every example; those whose relative completeness gap exceeds ``tol`` are re-run with twice the
     steps (together, batched) up to MAX_STEP_FACTOR × n_steps, then flagged if the gap remains."""
+    diff = value - base_value
+    scale = np.maximum(1.0, np.maximum(np.abs(value), np.abs(base_value)))
     done: dict[int, Attribution] = {}
     todo = list(range(len(jobs)))
     steps = opts.n_steps
@@ -185,8 +189,8 @@ def _ig_until_complete(head: Head, jobs: list[Job], base_id: int, budget: Budget
         outs = attribute("ig", head, [jobs[i] for i in todo], base_id, budget, Options(**{**opts.__dict__, "n_steps": steps}))
         retry = []
         for i, o in zip(todo, outs):
-            rel = abs(o.delta) / max(abs(float(diff[i])), 1e-6)
-            ok = rel <= tol
+            rel = abs(o.delta) / max(abs(float(diff[i])), 1e-12)
+            ok = abs(o.delta) <= tol * abs(float(diff[i])) + FLOAT_FLOOR * scale[i]
             done[i] = _attribution("ig", jobs[i], o, relative_delta=rel, n_steps=steps, converged=ok)
             if not ok:
                 retry.append(i)

@@ -51,7 +51,8 @@ class Head:
         self.device = next(self.model.parameters()).device
         params = inspect.signature(self.model.forward).parameters
         self._position_ids = "position_ids" in params
-        self._token_types = "token_type_ids" in params and int(getattr(self.model.config, "type_vocab_size", 0) or 0) > 0
+        config = getattr(self.model, "config", None)
+        self._token_types = "token_type_ids" in params and int(getattr(config, "type_vocab_size", 0) or 0) > 0
         self.embedding = self.model.get_input_embeddings()
 
     # ---- inputs ----------------------------------------------------------------------------
@@ -60,7 +61,8 @@ class Head:
 
         RoBERTa-style models number positions from padding_idx + 1 and give pads padding_idx; others 0..L-1.
         """
-        pe = getattr(getattr(self.model.base_model, "embeddings", None), "position_embeddings", None)
+        base = getattr(self.model, "base_model", self.model)
+        pe = getattr(getattr(base, "embeddings", None), "position_embeddings", None)
         pad_idx = getattr(pe, "padding_idx", None)
         if pad_idx is not None:
             return (torch.cumsum(attention_mask, dim=1) * attention_mask + pad_idx).long()

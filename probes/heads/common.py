@@ -13,7 +13,7 @@ from audit.errors import AuditError
 from audit.stats import bootstrap_ci, paired_permutation_test
 
 T5_PREFIX = re.compile(r"translation_en_to_([a-z]{2,3})$")
-NAME_PAIR = re.compile(r"(?:^|[-_/.])en[-_]([a-z]{2,3})(?:$|[-_/.])")
+NAME_PAIR = re.compile(r"(?:^|[-_/.\s])en[-_]([a-z]{2,3})(?:$|[-_/.\s])")
 
 
 def translation_targets(model: Any, languages: Sequence[str] | None, source_template: str | None,

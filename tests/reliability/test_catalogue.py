@@ -1,0 +1,277 @@
+"""The bad-input catalogue: what a user can throw at ``audit``, and what they must get back.
+
+Each entry runs the CLI as a user would and expects either a user error (exit 2, exactly one line on
+stderr naming the problem, no traceback, nothing written) or a correct result (exit 0 or 1, a
+results.json that loads back and passes the entry's own check). Most entries call ``audit.cli.main`` in
+this process for speed; the ``subprocess`` ones go through ``python -m audit`` with a timeout, so a hang
+fails the test instead of blocking CI.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from audit.results import AuditResult
+from reliability_helpers import CliRun, audit_subprocess, write_config
+
+PROBE = "robustness.perturbation"
+
+
+@dataclass
+class Ctx:
+    """What an entry may use: the model folders, a scratch folder and the output folder."""
+
+    models: dict[str, Path]
+    tmp: Path
+    real_results: Path
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    def run(self, model: str | Path, *extra: str, probe: str | None = PROBE) -> list[str]:
+        """``audit run`` on one probe, quietly, without explanations or the disk cache."""
+        argv = ["run", str(model), "--out", str(self.out), "--quiet", "--no-explain", "--no-cache", *extra]
+        return argv + (["--probe", probe] if probe else [])
+
+    def model(self, name: str) -> str:
+        return str(self.models[name])
+
+    def file(self, name: str, text: str) -> Path:
+        path = self.tmp / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def with_texts(self, texts: list[str], model: str = "classifier") -> list[str]:
+        """``audit run --config`` with the perturbation probe's ``texts`` parameter."""
+        cfg = write_config(self.tmp, f"model: {json.dumps(self.model(model))}\nprobes:\n  {PROBE}:\n"
+                                     f"    texts: {yaml_list(texts)}\nexplain: false\n")
+        return ["run", "--config", str(cfg), "--out", str(self.out), "--quiet", "--no-cache"]
+
+    def config(self, body: str, *, validate: bool = False) -> list[str]:
+        cfg = write_config(self.tmp, body)
+        return ["validate", str(cfg)] if validate else ["run", "--config", str(cfg), "--out", str(self.out), "--quiet", "--no-cache"]
+
+    def results_file(self, data: Any) -> Path:
+        return self.file("results.json", data if isinstance(data, str) else json.dumps(data))
+
+
+@dataclass
+class Entry:
+    """One bad input. ``error``: the needle expected in the one-line message (exit 2); None: a correct
+    result is expected (exit 0 or 1), checked by ``check(result, ctx)``."""
+
+    id: str
+    argv: Callable[[Ctx], list[str]]
+    error: str | None = None
+    check: Callable[[AuditResult, Ctx], None] | None = None
+    subprocess: bool = False
+    bug: str | None = None
+    """Set while the entry fails: the bug, for strict xfail (the report to the lead says how to fix it)."""
+    extra_needles: tuple[str, ...] = field(default=())
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def yaml_list(texts: list[str]) -> str:
+    """A YAML flow list; characters YAML cannot hold raw (controls, DEL) are escaped, astral ones as \\U."""
+    return yaml.safe_dump(texts, default_flow_style=True, width=math.inf).strip()
+
+
+def texts_kept(texts: list[str]) -> Callable[[AuditResult, Ctx], None]:
+    """The probe measured every text, the figures are finite shares, and the texts survive the round
+    trip through results.json byte for byte (nothing stripped, nothing re-encoded)."""
+
+    def check(result: AuditResult, ctx: Ctx) -> None:
+        probe = result.probe(PROBE)
+        assert probe.status == "ok"
+        assert probe.params["texts"] == texts
+        for m in probe.metrics:
+            assert m.n == len([t for t in texts if t.strip()])
+            assert m.value is not None and 0.0 <= m.value <= 1.0 and math.isfinite(m.value)
+        raw = json.loads((ctx.out / "results.json").read_text(encoding="utf-8"))
+        assert raw["probes"][0]["params"]["texts"] == texts
+
+    return check
+
+
+def correct_probabilities(result: AuditResult, ctx: Ctx) -> None:
+    """The GPT-2 classifier without a pad token: batched probabilities equal one-at-a-time model calls."""
+    import numpy as np
+    import torch
+
+    from audit.models import load
+
+    m = load(ctx.model("gpt2_no_pad"), progress=False, use_cache=False)
+    texts = ["I love it", "a much longer sentence than the first one, with many words", "x"]
+    batched = m.class_probs(texts)
+    for text, row in zip(texts, batched):
+        enc = m.tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            alone = torch.softmax(m.model(**enc).logits[0], -1).numpy()
+        np.testing.assert_allclose(row, alone, atol=1e-5)
+    assert result.probe(PROBE).metrics
+
+
+def labels_verbatim(result: AuditResult, ctx: Ctx) -> None:
+    from reliability_helpers import HTML_LABELS
+
+    assert result.model.labels == tuple(HTML_LABELS)
+    html = (ctx.out / "report.html").read_text(encoding="utf-8")
+    assert "<script>document.title" not in html and "<img src=x" not in html
+
+
+CONTROL = ["DEL\x7f, C1\x85\x9b and bell\x07 and escape \x1b[31mred\x1b[0m and NUL \x00 and backspace\x08 here.", "tab\tand\rcarriage return."]
+BIDI = ["The price is \u202e54.3\u202c dollars, said \u200fthe clerk.", "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd hello \u2067isolate\u2069"]
+ZWJ_EMOJI = ["Family \U0001F468\u200d\U0001F469\u200d\U0001F467 went out \U0001F44D\U0001F3FD today!", "zero\u200bwidth\u200cnon\u200djoiner\ufeff"]
+COMBINING = ["Cafe\u0301 na\u0131\u0308ve Z\u0335\u0301\u0358a\u0336\u0300\u035dl\u0337\u0350g\u0334\u0352o\u0338\u0346 text.", "\u1100\u1161\u11a8 e\u0301\u0301\u0301\u0301\u0301\u0301"]
+LONG = ["word " * 20_000]
+
+
+def _schema(version: str) -> Callable[[Ctx], list[str]]:
+    def argv(ctx: Ctx) -> list[str]:
+        data = json.loads(ctx.real_results.read_text(encoding="utf-8"))
+        data["schema_version"] = version
+        return ["report", str(ctx.results_file(data)), "-o", str(ctx.out / "report.html")]
+
+    return argv
+
+
+CATALOGUE: list[Entry] = [
+    # ---- model folders -------------------------------------------------------------------------------
+    Entry("no-config-json", lambda c: c.run(c.model("no_config")), error="has no config.json", subprocess=True),
+    Entry("corrupt-config-json", lambda c: c.run(c.model("corrupt_config")), error="is not valid JSON"),
+    Entry("config-json-is-a-list", lambda c: c.run(c.model("list_config")), error="should hold a JSON object"),
+    Entry("config-without-model-type", lambda c: c.run(c.model("config_no_model_type")), error="model_type"),
+    Entry("config-with-wrong-types", lambda c: c.run(c.model("config_wrong_types")), error="config.json",
+          bug="huggingface_hub StrictDataclassFieldValidationError escapes audit.models.load (exit 3)"),
+    Entry("truncated-safetensors", lambda c: c.run(c.model("truncated_weights")), error="model.safetensors",
+          bug="safetensors SafetensorError escapes audit.models.load (exit 3, 'internal error')"),
+    Entry("empty-safetensors", lambda c: c.run(c.model("empty_weights")), error="model.safetensors",
+          bug="safetensors SafetensorError escapes audit.models.load (exit 3, 'internal error')"),
+    Entry("no-weights", lambda c: c.run(c.model("no_weights")), error="has no weights"),
+    Entry("missing-tokenizer-files", lambda c: c.run(c.model("no_tokenizer")), error="tokenizer",
+          bug="transformers 5 builds an empty 5-token BertTokenizer: every text becomes [UNK] and the audit runs on nothing"),
+    Entry("corrupt-tokenizer-json", lambda c: c.run(c.model("corrupt_tokenizer")), error="could not load a tokenizer"),
+    Entry("empty-folder", lambda c: c.run(c.model("empty_folder")), error="has no config.json"),
+    Entry("file-instead-of-folder", lambda c: c.run(c.model("a_file")), error="is a file"),
+    Entry("path-that-does-not-exist", lambda c: c.run(str(c.tmp / "nowhere" / "model")), error="does not exist"),
+    Entry("pickled-weights-only", lambda c: c.run(c.model("pickled")), error="--allow-pickle"),
+    Entry("config-asks-for-remote-code", lambda c: c.run(c.model("remote_code")), error="--trust-remote-code"),
+    Entry("symlink-out-of-the-folder", lambda c: c.run(c.model("symlink_out")), error="symlink pointing outside"),
+    Entry("symlink-loop-in-the-folder", lambda c: c.run(c.model("symlink_loop")), error="symlink",
+          bug="_check_folder: Path.resolve() raises RuntimeError 'Symlink loop' (exit 3)"),
+    # ---- hostile or broken model behaviour -----------------------------------------------------------
+    Entry("nan-logits", lambda c: c.run(c.model("nan_logits")), error="NaN",
+          bug="NaN logits pass silently: argmax of NaN rows is 0, so flip_rate is 0 and the gate passes"),
+    Entry("inf-logits", lambda c: c.run(c.model("inf_logits")), error="NaN",
+          bug="+inf logits give NaN probabilities that pass silently (flip_rate 0, gate passes)"),
+    Entry("tokenizer-without-pad-token", lambda c: c.run(c.model("gpt2_no_pad")), check=correct_probabilities,
+          bug="GPT2ForSequenceClassification raises 'Cannot handle batch sizes > 1 if no padding token is defined' (exit 3)"),
+    Entry("labels-containing-html", lambda c: c.run(c.model("html_labels")), check=labels_verbatim),
+    # ---- names and flags -----------------------------------------------------------------------------
+    Entry("unknown-probe-close-match", lambda c: c.run(c.model("classifier"), probe="robustness.perturbaton"),
+          error="did you mean 'robustness.perturbation'"),
+    Entry("unknown-suite-close-match", lambda c: c.run(c.model("classifier"), "--suite", "robustnes", probe=None),
+          error="did you mean 'robustness'"),
+    Entry("unknown-task-close-match", lambda c: c.run(c.model("classifier"), "--task", "text-clasification"),
+          error="did you mean 'text-classification'"),
+    Entry("unknown-explain-method", lambda c: [a for a in c.run(c.model("classifier"), "--explain-method", "integrated-gradient")
+                                               if a != "--no-explain"], error="unknown"),
+    Entry("unknown-device", lambda c: c.run(c.model("classifier"), "--device", "tpu"), error="unknown device"),
+    Entry("unknown-dtype", lambda c: c.run(c.model("classifier"), "--dtype", "fp8"), error="unknown dtype"),
+    Entry("batch-size-zero", lambda c: c.run(c.model("classifier"), "--batch-size", "0"), error="--batch-size"),
+    Entry("max-cases-negative", lambda c: c.run(c.model("classifier"), "--max-cases", "-1"), error="--max-cases",
+          subprocess=True),
+    Entry("seed-not-a-number", lambda c: c.run(c.model("classifier"), "--seed", "abc"), error="--seed"),
+    Entry("debug-flag-after-the-command", lambda c: ["run", str(c.tmp / "nowhere"), "--debug", "--out", str(c.out)],
+          error="does not exist", bug="--debug is accepted only before the sub-command, yet the hint says 're-run with --debug'"),
+    # ---- configs -------------------------------------------------------------------------------------
+    Entry("config-wrong-type", lambda c: c.config("seed: zero\n"), error="audit.yaml:1: seed: expected a whole number"),
+    Entry("config-unknown-key", lambda c: c.config("model: default\nsedd: 3\n"), error="did you mean 'seed'"),
+    Entry("config-include-cycle", lambda c: (c.file("base.yaml", "include: audit.yaml\nseed: 1\n"),
+                                             c.config("include: base.yaml\nseed: 2\n", validate=True))[1], error="include cycle"),
+    Entry("config-param-wrong-type", lambda c: c.config(f"probes:\n  {PROBE}:\n    texts: 5\n"), error="texts: expected"),
+    Entry("config-unknown-probe", lambda c: c.config("probes:\n  robustness.perturbaton: {}\n", validate=True),
+          error="did you mean 'robustness.perturbation'"),
+    Entry("config-invalid-yaml", lambda c: c.config("model: [default\nseed: 1\n"), error="not valid YAML"),
+    Entry("config-missing", lambda c: ["run", "--config", str(c.tmp / "missing.yaml"), "--out", str(c.out)], error="not found"),
+    # ---- data: texts, templates, files ---------------------------------------------------------------
+    Entry("texts-with-control-characters", lambda c: c.with_texts(CONTROL), check=texts_kept(CONTROL)),
+    Entry("texts-with-bidi-marks", lambda c: c.with_texts(BIDI), check=texts_kept(BIDI)),
+    Entry("texts-with-zwj-and-emoji", lambda c: c.with_texts(ZWJ_EMOJI), check=texts_kept(ZWJ_EMOJI)),
+    Entry("texts-with-combining-marks", lambda c: c.with_texts(COMBINING), check=texts_kept(COMBINING)),
+    Entry("text-of-100000-characters", lambda c: c.with_texts(LONG), check=texts_kept(LONG), subprocess=True),
+    Entry("texts-with-lone-surrogate", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  {PROBE}:\n    texts: [\"broken \\ud83d half\"]\n"),
+        error="surrogate", bug="a lone surrogate reaches the tokenizer: TypeError TextEncodeInput (exit 3)"),
+    Entry("texts-empty-list", lambda c: c.with_texts([]), error="`texts` is empty"),
+    Entry("texts-only-whitespace", lambda c: c.with_texts(["   ", "\n\t"]), error="`texts` is empty"),
+    Entry("template-with-unknown-slot", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', 'templates:' + chr(10) + '  neutral:' + chr(10) + '    - ' + json.dumps('{persn} is at the market.') + chr(10))))}\n"
+        "explain: false\n"), error="unknown slot {persn} (did you mean 'person'?)"),
+    Entry("empty-lexicon-file", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', '')))}\nexplain: false\n"), error="lex.yaml"),
+    Entry("empty-pairs-file", lambda c: c.config(
+        f"model: {json.dumps(c.model('mlm'))}\nprobes:\n  bias.crows_pairs:\n"
+        f"    pairs_file: {json.dumps(str(c.file('pairs.csv', '')))}\nexplain: false\n"), error="pairs.csv"),
+    Entry("pairs-file-with-header-only", lambda c: c.config(
+        f"model: {json.dumps(c.model('mlm'))}\nprobes:\n  bias.crows_pairs:\n"
+        f"    pairs_file: {json.dumps(str(c.file('pairs.csv', 'sent_more,sent_less,stereo_antistereo,bias_type' + chr(10))))}\n"
+        "explain: false\n"), error="has no rows",
+          bug="a header-only CSV gives the `datasets` message 'Instruction \"train\" corresponds to no data!'"),
+    # ---- results, reports and the output folder ------------------------------------------------------
+    Entry("results-of-another-schema-version", _schema("99.0"), error="schema version 99.0 is not supported"),
+    Entry("results-without-schema-version", _schema(""), error="schema version missing is not supported"),
+    Entry("results-truncated", lambda c: ["report", str(c.results_file('{"schema_version": "1.0", "probes": [')),
+                                          "-o", str(c.out / "r.html")], error="not valid results JSON"),
+    Entry("results-json-is-a-list", lambda c: ["report", str(c.results_file([1, 2])), "-o", str(c.out / "r.html")],
+          error="not an audit results file", bug="AuditResult.load: data.get on a list raises AttributeError (exit 3)"),
+    Entry("results-file-missing", lambda c: ["report", str(c.tmp / "none.json"), "-o", str(c.out / "r.html")], error="not found"),
+    Entry("out-is-a-file", lambda c: (c.file("taken", "precious\n"), c.run(c.model("classifier"), "--out", str(c.tmp / "taken")))[1],
+          error="is a file"),
+    Entry("out-below-a-file", lambda c: (c.file("taken", "precious\n"), c.run(c.model("classifier"), "--out", str(c.tmp / "taken" / "sub")))[1],
+          error="taken", bug="--out below a file: _locked's mkdir raises NotADirectoryError after the whole run (exit 3)"),
+    Entry("baseline-missing", lambda c: c.run(c.model("classifier"), "--baseline", str(c.tmp / "old.json")), error="not found"),
+]
+
+
+def _param(entry: Entry) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=entry.bug)] if entry.bug else []
+    return pytest.param(entry, id=entry.id, marks=marks)
+
+
+def test_catalogue_is_large_enough() -> None:
+    assert len(CATALOGUE) >= 30
+    assert len({e.id for e in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize("entry", [_param(e) for e in CATALOGUE])
+def test_bad_input(entry: Entry, models: dict[str, Path], real_results: Path, tmp_path: Path,
+                   cli: Callable[..., CliRun]) -> None:
+    ctx = Ctx(models, tmp_path, real_results)
+    argv = entry.argv(ctx)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    result = audit_subprocess(*argv) if entry.subprocess else cli(*argv)
+    assert "Traceback" not in result.stderr, result.stderr
+    if entry.error is not None:
+        assert result.code == 2, f"exit {result.code}, stderr: {result.stderr!r}"
+        assert len(result.error_lines) == 1, result.stderr
+        assert entry.error in result.error_lines[0], result.error_lines[0]
+        assert not ctx.out.exists(), f"an error run wrote {sorted(p.name for p in ctx.out.rglob('*'))}"
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        assert after == before, "an error run changed files beside it"
+        assert not (models["remote_code"].parent / "PWNED").exists(), "the model's own code ran"
+        return
+    assert result.code in (0, 1), f"exit {result.code}, stderr: {result.stderr!r}"
+    loaded = AuditResult.load(ctx.out / "results.json")
+    assert entry.check is not None
+    entry.check(loaded, ctx)

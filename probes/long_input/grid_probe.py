@@ -1,0 +1,39 @@
+"""The parameters and checks every long-input probe shares: the length grid, the depths and the token cap."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from audit.errors import AuditError
+from probes.base import Probe
+from probes.long_input import haystack
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.models import AuditedModel
+
+
+class GridProbe(Probe):
+    """A probe over a length × depth grid. ``lengths`` overrides the log grid from ``min_length`` to twice the
+    model's limit (``n_lengths`` points); nothing longer than ``max_tokens`` is built. ``min_length=None`` starts
+    at 32 tokens, or higher when the longest needle needs it (small-vocabulary tokenizers)."""
+
+    def __init__(self, *, lengths: Sequence[int] | None = None, min_length: int | None = None, n_lengths: int = 5,
+                 depths: Sequence[float] = haystack.DEPTHS, max_tokens: int = haystack.MAX_TOKENS, seed: int = 0,
+                 max_cases: int | None = None, thresholds: Any = None) -> None:
+        self.lengths = list(lengths) if lengths is not None else None
+        self.min_length = min_length
+        self.n_lengths = n_lengths
+        self.depths = list(depths)
+        self.max_tokens = max_tokens
+        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+
+    def grid(self, model: AuditedModel, needed: int) -> tuple[int, list[int], list[str]]:
+        """The limit in force, the lengths (ascending) and warnings; AuditError on bad parameters. ``needed``
+        is the most tokens one needle takes (the shortest length must hold it)."""
+        limit = haystack.check_limit(model, self.name)
+        if not self.depths or any(not 0.0 <= d <= 1.0 for d in self.depths):
+            raise AuditError(f"{self.name}: depths must be fractions between 0 and 1, got {self.depths}")
+        start = self.min_length if self.min_length is not None else max(32, -(-needed // 8) * 8)
+        grid, warnings = haystack.length_grid(limit, lengths=self.lengths, min_length=start,
+                                              n_lengths=self.n_lengths, max_tokens=self.max_tokens, probe=self.name)
+        return limit, grid, warnings

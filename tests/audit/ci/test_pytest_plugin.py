@@ -1,5 +1,5 @@
 """The pytest plugin, driven through pytester on a tiny real model: options, fixtures, parametrising over
-probes, inconclusive gates, and a failing gate whose message reads like a finding.
+probes, inconclusive gates, a failing gate whose message reads like a finding, and examples/test_model_gates.py.
 
 The inner session runs once, in a subprocess (torch and transformers do not survive pytester's
 in-process module clean-up), with entry points off so the plugin loads the same way before and after it
@@ -62,14 +62,17 @@ def test_the_plugin_in_a_real_session(pytester, tiny_path, monkeypatch, tmp_path
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("TRANSFORMER_AUDIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    pytester.makepyfile(test_inner=INNER)
+    pytester.makepyfile(test_inner=INNER, test_example=(ROOT / "examples" / "test_model_gates.py").read_text())
     result = pytester.runpytest_subprocess("-p", "audit.pytest_plugin", "--audit-model", str(model),
                                            "--audit-max-cases", "30", "-v", "-rfs", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=2, skipped=2)
+    result.assert_outcomes(passed=5, failed=2, skipped=2)  # the example's three tests pass on the tiny model
     result.stdout.fnmatch_lines([f"transformer-audit: audited model {model}"])
     result.stdout.fnmatch_lines([f"*test_loose_gate?{P}? PASSED*", f"*test_impossible_gate?{P}? FAILED*",
                                  "*test_too_few_strict FAILED*", "*test_too_few_allowed SKIPPED*",
                                  "*test_unservable_probe SKIPPED*"], consecutive=False)
+    result.stdout.fnmatch_lines(["*test_example.py::test_the_model_loaded PASSED*",
+                                 f"*test_example.py::test_label_is_stable_under_harmless_edits?{P}? PASSED*",
+                                 "*test_example.py::test_gender_swaps_barely_move_the_score PASSED*"], consecutive=False)
     out = result.stdout.str()
 
     # the failing gate's message is the gate's own reason, computed here independently through the runner

@@ -51,17 +51,18 @@ class CounterfactualProbe(Probe):
             "Groups are represented by a handful of terms; names stand for perceived race or origin only statistically.",
             "The tests are paired over frames (a template with its filler words); frames sharing a template are not "
             "fully independent, so p-values are somewhat optimistic.",
-            "A seeded sample of frames caps the texts per axis (max_cases, default 320, but never fewer than 10 frames); "
-            "raise it for tighter intervals.",
+            "A seeded sample of frames caps the texts per axis (cases_per_axis, default 320, or max_cases when smaller; "
+            "never fewer than 10 frames); set cases_per_axis=None for every frame and tighter intervals.",
         ],
     }
     default_thresholds = (Threshold("max_gap", 0.10, mode="ci_all"),)
 
     def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
                  template_kinds: list[str] | None = None, lexicon_file: str | None = None, test: str = "permutation",
-                 alpha: float = 0.05, seed: int = 0, max_cases: int | None = 320,
+                 alpha: float = 0.05, cases_per_axis: int | None = 320, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         self.target = target
+        self.cases_per_axis = cases_per_axis
         self.axes = axes
         self.template_kinds = template_kinds
         self.lexicon_file = lexicon_file
@@ -76,11 +77,18 @@ class CounterfactualProbe(Probe):
         for k in self.template_kinds or []:
             if k not in TEMPLATE_KINDS:
                 raise unknown_name("template kind", k, TEMPLATE_KINDS)
+        if self.cases_per_axis is not None and self.cases_per_axis < 1:
+            raise AuditError(f"{self.name}: cases_per_axis must be at least 1 (or None for every frame), got {self.cases_per_axis}")
         if not 0 < self.alpha < 1:
             raise AuditError(f"{self.name}: alpha must be between 0 and 1, got {self.alpha}")
         if self.lexicon_file is not None and not Path(self.lexicon_file).is_file():
             raise AuditError(f"lexicon file {self.lexicon_file} not found; pass the path of an existing YAML file")
         target_label(model, self.target)
+
+    def _cap(self) -> int | None:
+        """Texts per axis: the smaller of cases_per_axis (the default keeps the suite fast) and max_cases."""
+        caps = [c for c in (self.cases_per_axis, self.max_cases) if c is not None]
+        return min(caps) if caps else None
 
     # ---------------------------------------------------------------------------------------------------
     def _run(self, model: Any) -> ProbeResult:
@@ -95,7 +103,7 @@ class CounterfactualProbe(Probe):
             if not frames:
                 raise AuditError(f"axis {axis.name!r}: no template fits all its terms (a template needs forms such as "
                                  "{people} that some term lacks); add a template with {person} only")
-            frames = sample_frames(frames, len(axis.terms), self.max_cases, self.seed, axis.name, min_frames=MIN_CASES)
+            frames = sample_frames(frames, len(axis.terms), self._cap(), self.seed, axis.name, min_frames=MIN_CASES)
             plans.append((axis, frames))
             texts += [f.render(t) for f in frames for _, t in axis.terms]
         probs = model.class_probs(texts)

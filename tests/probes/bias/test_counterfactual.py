@@ -39,7 +39,7 @@ def keyword_model(tiny, trigger=None, bump=0.0):
 
 
 def test_a_classifier_that_ignores_identity_shows_no_gap_and_no_significant_test(tiny_classifier):
-    r = CounterfactualProbe(axes=["gender", "religion"], max_cases=None).run(keyword_model(tiny_classifier))
+    r = CounterfactualProbe(axes=["gender", "religion"], cases_per_axis=None).run(keyword_model(tiny_classifier))
     for m in r.metrics:
         if m.name in ("max_gap", "flip_rate", "score_dev", "score_range", "paired_gap"):
             assert m.value == pytest.approx(0.0, abs=1e-12), m.key
@@ -48,7 +48,7 @@ def test_a_classifier_that_ignores_identity_shows_no_gap_and_no_significant_test
 
 
 def test_a_classifier_that_reacts_to_a_term_shows_that_gap_in_the_right_direction(tiny_classifier):
-    r = CounterfactualProbe(axes=["religion"], max_cases=None).run(keyword_model(tiny_classifier, "muslim", 0.2))
+    r = CounterfactualProbe(axes=["religion"], cases_per_axis=None).run(keyword_model(tiny_classifier, "muslim", 0.2))
     axis = r.tables["axes"][0]
     assert (axis["higher_group"], axis["max_gap"]) == ("Muslim", pytest.approx(0.2))
     tests = {t["group"]: t for t in r.tables["tests"]}
@@ -102,3 +102,9 @@ def test_bad_parameters_are_user_errors(tiny_classifier, default_model, tmp_path
     bad.write_text("templates:\n  neutral: ['{person} likes {colour}.']\n", encoding="utf-8")
     with pytest.raises(AuditError, match="unknown slot"):
         CounterfactualProbe(lexicon_file=str(bad)).run(tiny_classifier)
+
+
+def test_default_cap_holds_when_the_runner_passes_max_cases_none(tiny_classifier):
+    r = CounterfactualProbe(axes=["religion"], max_cases=None).run(keyword_model(tiny_classifier))
+    axis = r.tables["axes"][0]
+    assert axis["n_texts"] <= 320 and axis["n_frames"] == 320 // 21

@@ -1,0 +1,122 @@
+"""Batched Integrated Gradients against one example per call, and the cost of explaining telling cases.
+
+Peer (the transformers-interpret way): for each text, tokenise it, run a forward pass to fix the target,
+then one LayerIntegratedGradients call with n_steps=50 on that text alone. Ours: audit.explain.explain on
+all texts at once (length-sorted chunks, many examples per captum call). Both attribute the same quantity
+with the same baselines, so their token scores must agree; the table prints the largest difference and
+the speed ratio. Then it times explain_cases on telling cases (with their counterfactual pairs) as the
+runner calls it.
+
+    python bench/bench_explain.py [--n 32] [--cases 64] [--model default]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SUBJECTS = ["He", "She", "My neighbour", "The new doctor", "Our manager", "The engineer from Lagos", "That nurse", "The old man"]
+PREDICATES = ["was wonderful and kind to everyone at the party", "is terrible at keeping promises",
+              "works as a nurse in a small hospital", "made the whole team laugh during a long and difficult week",
+              "never answers emails", "cooked a delicious dinner", "drove to the stadium", "is brilliant"]
+
+
+def sentences(n: int) -> list[str]:
+    return [f"{SUBJECTS[i % len(SUBJECTS)]} {PREDICATES[(i * 3) % len(PREDICATES)]}." for i in range(n)]
+
+
+def one_per_call(model, texts: list[str], n_steps: int = 50) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    """transformers-interpret style: one text per call, a separate forward pass to find the target."""
+    from captum.attr import LayerIntegratedGradients
+
+    from audit.explain.targets import head_for
+    from audit.explain.words import special_ids
+
+    head = head_for(model)
+    cents = torch.tensor(model.centroids())
+    special = special_ids(model)
+    out = []
+    for text in texts:
+        ids = torch.tensor([model.tokenizer(text)["input_ids"]])
+        mask = torch.ones_like(ids)
+        pos = head.position_ids(mask)
+        tt = torch.zeros_like(ids)
+        with torch.no_grad():  # the extra forward pass that fixes the target
+            label = int(torch.stack([head.forward(ids, mask, pos, tt, torch.zeros(1), torch.zeros(1), c[None])
+                                     for c in cents]).argmax())
+        base = torch.tensor([[t if t in special else model.engine.pad_id for t in ids[0].tolist()]])
+        lig = LayerIntegratedGradients(head.forward, head.embedding)
+        attr, _ = lig.attribute(ids, baselines=base, n_steps=n_steps, method="gausslegendre", return_convergence_delta=True,
+                                additional_forward_args=(mask, pos, tt, torch.tensor([label]), torch.zeros(1, dtype=torch.long),
+                                                         cents[label][None]))
+        out.append(attr.sum(-1)[0].detach().numpy())
+    return out
+
+
+def telling_cases(model, n: int):  # type: ignore[no-untyped-def]
+    """The default audit's telling cases (probes run without explanations); synthetic pairs if too few."""
+    from audit.results import Case
+    from audit.runner import run_audit
+
+    result = run_audit(model, explain=False, progress=False)
+    cases = [c for p in result.probes for c in p.cases][:n]
+    source = f"{len(cases)} from the default audit ({', '.join(sorted({p.probe for p in result.probes if p.cases}))})"
+    extra = sentences(2 * n)
+    while len(cases) < n:
+        t = extra.pop()
+        cases.append(Case(t, 0.0, "synthetic", pair=t.replace("He ", "She ", 1) if t.startswith("He ") else None))
+    return cases, source
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--n", type=int, default=32, help="texts for the batched-vs-per-call comparison")
+    ap.add_argument("--cases", type=int, default=64, help="telling cases to explain")
+    args = ap.parse_args()
+
+    from audit.explain import explain, explain_cases
+    from audit.models import load
+
+    model = load(args.model, progress=False, use_cache=False)
+    texts = sentences(args.n)
+    explain(model, texts[:2], n_steps=4, faithfulness=False)  # warm-up (centroids, kernels)
+
+    t = time.perf_counter()
+    peer = one_per_call(model, texts)
+    t_peer = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = explain(model, texts, n_steps=50, faithfulness=False)
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    explain(model, texts, n_steps=50)
+    t_faith = time.perf_counter() - t
+    diff = max(float(np.abs(np.asarray(e.token_scores) - p).max() / max(np.abs(p).max(), 1e-12)) for e, p in zip(ours.examples, peer))
+    gaps = [e.attributions[0].relative_delta for e in ours.examples]
+
+    print(f"device {model.info.device}, torch threads {torch.get_num_threads()}, model {model.info.spec}, {len(texts)} texts, n_steps 50")
+    print(f"| run | seconds | texts/s | ratio |")
+    print(f"|---|---:|---:|---:|")
+    print(f"| one text per call (peer) | {t_peer:.2f} | {len(texts) / t_peer:.2f} | 1.00 |")
+    print(f"| batched IG (audit.explain) | {t_ours:.2f} | {len(texts) / t_ours:.2f} | {t_peer / t_ours:.2f}x |")
+    print(f"| batched IG + faithfulness | {t_faith:.2f} | {len(texts) / t_faith:.2f} | {t_peer / t_faith:.2f}x |")
+    print(f"largest token-score difference vs peer: {diff:.2e} of the example's largest |score|; "
+          f"median completeness gap {np.median(gaps):.1e} (relative)")
+
+    cases, source = telling_cases(model, args.cases)
+    for n in sorted({16, len(cases)}):
+        t = time.perf_counter()
+        rows = explain_cases(model, cases[:n], max_cases=n)
+        dt = time.perf_counter() - t
+        sides = sum(1 + (r.get("pair") is not None) for r in rows)
+        bad = sum(r.get("converged") is False for r in rows)
+        print(f"explain_cases: {n} telling cases ({sides} texts with pairs) in {dt:.1f} s; {bad} not converged; cases: {source}")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from audit.engine import PAD_MULTIPLE, Batch
-from audit.errors import AuditError
+from audit.errors import AuditError, unknown_name
 from audit.models import AuditedModel, TokenScores
 
 QA_WINDOW_CAP = 384
 QA_STRIDE_CAP = 128
+QA_STRATEGIES = ("window", "truncate")
 
 
 def _check_texts(kind: str, texts: Sequence[str]) -> list[str]:
@@ -127,16 +128,24 @@ class QuestionAnswering(AuditedModel):
         return out[0], out[1]
 
     # ---- public primitives -------------------------------------------------------------------
-    def start_end_logits(self, questions: Sequence[str], contexts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Per pair, its windows: ``{"ids", "offsets", "ctx": (first, end), "cls", "logits": [2, len]}``."""
+    def start_end_logits(self, questions: Sequence[str], contexts: Sequence[str], strategy: str = "window") -> list[list[dict[str, Any]]]:
+        """Per pair, its windows: ``{"ids", "offsets", "ctx": (first, end), "cls", "logits": [2, len]}``.
+
+        ``strategy="truncate"`` keeps the first window only: the context cut at the length limit.
+        """
+        if strategy not in QA_STRATEGIES:
+            raise unknown_name("QA long-context strategy", strategy, QA_STRATEGIES)
         qs, cs = self._pairs(questions, contexts)
         windows = self._windows(qs, cs)
+        if strategy == "truncate":
+            windows = [w for i, w in enumerate(windows) if i == 0 or windows[i - 1]["owner"] != w["owner"]]
         per: list[list[dict[str, Any]]] = [[] for _ in qs]
         for w, lg in zip(windows, self._logits(windows)):
             per[w["owner"]].append({**w, "logits": lg})
         return per
 
-    def answer(self, questions: Sequence[str], contexts: Sequence[str], *, max_answer_len: int = 30) -> list[dict[str, Any]]:
+    def answer(self, questions: Sequence[str], contexts: Sequence[str], *, max_answer_len: int = 30,
+               strategy: str = "window") -> list[dict[str, Any]]:
         """The best span for each (question, context): ``{"answer", "start", "end", "score", "null_score"}``.
 
         ``score`` is p_start · p_end of the span within its window; ``null_score`` that of the empty answer
@@ -145,7 +154,7 @@ class QuestionAnswering(AuditedModel):
         if max_answer_len < 1:
             raise AuditError(f"max_answer_len must be at least 1, got {max_answer_len}")
         results = []
-        for context, windows in zip(contexts, self.start_end_logits(questions, contexts)):
+        for context, windows in zip(contexts, self.start_end_logits(questions, contexts, strategy)):
             best: tuple[float, int, int] | None = None
             null = -np.inf
             for w in windows:
@@ -167,11 +176,12 @@ class QuestionAnswering(AuditedModel):
         return results
 
     def span_scores(self, questions: Sequence[str], contexts: Sequence[str],
-                    candidates: Sequence[Sequence[str]]) -> np.ndarray:
+                    candidates: Sequence[Sequence[str]], *, strategy: str = "window") -> np.ndarray:
         """log(p_start · p_end) of given answers, shape [n, k]; ``""`` is the empty (CLS) answer.
 
         A candidate is scored at its best whole-word occurrence in the context and best window; one that does not
-        occur in its context is an error, an empty answer without a CLS token scores -inf.
+        occur in its context is an error; one outside every window used (``strategy="truncate"``) and an empty
+        answer without a CLS token score -inf.
         """
         if len(candidates) != len(questions):
             raise AuditError(f"span_scores got {len(questions)} questions but {len(candidates)} candidate lists; give one list per question")
@@ -179,7 +189,7 @@ class QuestionAnswering(AuditedModel):
         if any(len(c) != k for c in candidates):
             raise AuditError("span_scores needs the same number of candidates for every question")
         out = np.full((len(questions), k), -np.inf)
-        for r, (context, cands, windows) in enumerate(zip(contexts, candidates, self.start_end_logits(questions, contexts))):
+        for r, (context, cands, windows) in enumerate(zip(contexts, candidates, self.start_end_logits(questions, contexts, strategy))):
             probs = [self._log_probs(w, w["logits"]) for w in windows]
             for c, cand in enumerate(cands):
                 if cand == "":

@@ -87,6 +87,20 @@ def test_long_context_best_span_over_pipeline_windows(heads, kind):
     assert got["answer"] == LONG_CONTEXT[got["start"] : got["end"]]
 
 
+def test_truncate_strategy_is_the_first_window(heads):
+    m = heads("bert-qa")
+    q = "Who visited the museum?"
+    enc = m.tokenizer(q, LONG_CONTEXT, truncation="only_second", max_length=m.window, return_offsets_mapping=True)
+    (score, i, j), _, _, _ = brute_force_best(m, enc, 30)
+    got = m.answer([q], [LONG_CONTEXT], strategy="truncate")[0]
+    assert (got["start"], got["end"]) == (enc["offset_mapping"][i][0], enc["offset_mapping"][j][1])
+    assert got["score"] == pytest.approx(score, rel=1e-4)
+    late = m.span_scores([q], [LONG_CONTEXT], [["dog"]], strategy="truncate")[0, 0]  # "dog" only after the cut
+    assert late == -np.inf and np.isfinite(m.span_scores([q], [LONG_CONTEXT], [["dog"]])[0, 0])
+    with pytest.raises(AuditError, match="unknown QA long-context strategy"):
+        m.answer([q], [LONG_CONTEXT], strategy="head")
+
+
 def test_span_scores_match_direct_probabilities(heads):
     m = heads("bert-qa")
     q = "Who works as a nurse?"

@@ -72,6 +72,8 @@ class Entry:
     argv: Callable[[Ctx], list[str]]
     error: str | None = None
     check: Callable[[AuditResult, Ctx], None] | None = None
+    check_output: Callable[[CliRun, Ctx], None] | None = None
+    """For commands that print their result (``audit explain --json``) instead of writing results.json."""
     subprocess: bool = False
     bug: str | None = None
     """Set while the entry fails: the bug, for strict xfail (the report to the lead says how to fix it)."""
@@ -132,6 +134,21 @@ BIDI = ["The price is \u202e54.3\u202c dollars, said \u200fthe clerk.", "\u05e9\
 ZWJ_EMOJI = ["Family \U0001F468\u200d\U0001F469\u200d\U0001F467 went out \U0001F44D\U0001F3FD today!", "zero\u200bwidth\u200cnon\u200djoiner\ufeff"]
 COMBINING = ["Cafe\u0301 na\u0131\u0308ve Z\u0335\u0301\u0358a\u0336\u0300\u035dl\u0337\u0350g\u0334\u0352o\u0338\u0346 text.", "\u1100\u1161\u11a8 e\u0301\u0301\u0301\u0301\u0301\u0301"]
 LONG = ["word " * 20_000]
+ODD = "bell\x07 esc\x1b[31m \u202eevil\u202c \U0001F468\u200d\U0001F469\u200d\U0001F467 e\u0301 zero\u200bwidth"
+
+
+def explained(text: str) -> Callable[[CliRun, Ctx], None]:
+    """``audit explain --json`` explained ``text`` (kept verbatim) with one finite score per word."""
+
+    def check(run: CliRun, ctx: Ctx) -> None:
+        example = json.loads(run.stdout)["examples"][0]
+        assert example["text"] == text
+        for attribution in example["attributions"]:
+            scores = attribution["word_scores"]
+            assert len(scores) == len(example["words"]) > 0
+            assert all(math.isfinite(v) for v in scores)
+
+    return check
 
 
 def _schema(version: str) -> Callable[[Ctx], list[str]]:
@@ -187,8 +204,7 @@ CATALOGUE: list[Entry] = [
     Entry("unknown-device", lambda c: c.run(c.model("classifier"), "--device", "tpu"), error="unknown device"),
     Entry("unknown-dtype", lambda c: c.run(c.model("classifier"), "--dtype", "fp8"), error="unknown dtype"),
     Entry("batch-size-zero", lambda c: c.run(c.model("classifier"), "--batch-size", "0"), error="--batch-size"),
-    Entry("max-cases-negative", lambda c: c.run(c.model("classifier"), "--max-cases", "-1"), error="--max-cases",
-          subprocess=True),
+    Entry("max-cases-negative", lambda c: c.run(c.model("classifier"), "--max-cases", "-1"), error="--max-cases"),
     Entry("seed-not-a-number", lambda c: c.run(c.model("classifier"), "--seed", "abc"), error="--seed"),
     Entry("debug-flag-after-the-command", lambda c: ["run", str(c.tmp / "nowhere"), "--debug", "--out", str(c.out)],
           error="does not exist", bug="--debug is accepted only before the sub-command, yet the hint says 're-run with --debug'"),
@@ -211,6 +227,13 @@ CATALOGUE: list[Entry] = [
     Entry("texts-with-lone-surrogate", lambda c: c.config(
         f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  {PROBE}:\n    texts: [\"broken \\ud83d half\"]\n"),
         error="surrogate", bug="a lone surrogate reaches the tokenizer: TypeError TextEncodeInput (exit 3)"),
+    Entry("explain-text-of-100000-characters", lambda c: ["explain", c.model("classifier"), LONG[0]],
+          error="over the model's limit"),
+    Entry("explain-text-of-100000-characters-truncated", lambda c: ["explain", c.model("classifier"), LONG[0], "--truncate", "--json"],
+          check_output=explained(LONG[0])),
+    Entry("explain-text-with-every-oddity", lambda c: ["explain", c.model("classifier"), ODD, "--json"], check_output=explained(ODD)),
+    Entry("explain-unknown-method-close-match", lambda c: ["explain", c.model("classifier"), "fine", "--method", "igg"],
+          error="did you mean 'ig'"),
     Entry("texts-empty-list", lambda c: c.with_texts([]), error="`texts` is empty"),
     Entry("texts-only-whitespace", lambda c: c.with_texts(["   ", "\n\t"]), error="`texts` is empty"),
     Entry("template-with-unknown-slot", lambda c: c.config(
@@ -272,6 +295,9 @@ def test_bad_input(entry: Entry, models: dict[str, Path], real_results: Path, tm
         assert not (models["remote_code"].parent / "PWNED").exists(), "the model's own code ran"
         return
     assert result.code in (0, 1), f"exit {result.code}, stderr: {result.stderr!r}"
+    if entry.check_output is not None:
+        entry.check_output(result, ctx)
+        return
     loaded = AuditResult.load(ctx.out / "results.json")
     assert entry.check is not None
     entry.check(loaded, ctx)

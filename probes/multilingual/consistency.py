@@ -150,8 +150,8 @@ class ConsistencyProbe(Probe):
                          "agreement": _r(float(agree.mean())) if n else None, "agreement_low": _r(lo), "agreement_high": _r(hi),
                          "distance": _r(float(tv.mean())) if n else None, "distance_low": _r(tv_lo), "distance_high": _r(tv_hi),
                          "status": "ok" if n >= self.min_items else f"too little text: {n} items (need {self.min_items})"})
-            if n:
-                j = int(np.argmax(tv))
+            if n and (~agree).any():  # the most different of the names labelled unlike their English version
+                j = int(np.argmax(np.where(agree, -1.0, tv)))
                 cases.append((lang, queries[block[j]][2], eng[ref[j]], float(tv[j]), model.labels[int(pe[j].argmax())],
                               model.labels[int(px[j].argmax())]))
         enough = [r for r in rows if r["status"] == "ok"]

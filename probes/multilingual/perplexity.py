@@ -72,6 +72,8 @@ class PerplexityProbe(Probe):
             "so differences mix model quality with the excerpt's difficulty.",
             "Scripts differ in bytes per character (Latin 1–2, most Indic 3), which shifts bits per byte between scripts.",
             "A causal model without a BOS or EOS token cannot score the first token; it is then left out.",
+            "[UNK] is scored like any other token: a language the tokenizer maps to [UNK] can look easy; read "
+            "multilingual.tokenizer's UNK rate alongside.",
         ],
     }
     default_thresholds = ()

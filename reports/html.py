@@ -19,6 +19,8 @@ from reports.charts import attribution_colour, chart_table, max_abs, number, ren
 MAX_TABLE_ROWS = 30
 """Rows shown per table in the page; every row is in the data file beside it."""
 MAX_CASES = 10
+MAX_OPEN_METRICS = 20
+"""A probe with more metrics shows them folded (its gates and charts carry the headline figures)."""
 MAX_CHART_ROWS = 200
 """Rows of a chart's text-alternative table shown in the page."""
 
@@ -44,6 +46,7 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
     counts = {s: sum(g.status == s for g in result.gates) for s in view.STATUSES}
     context: dict[str, Any] = {
         "result": result,
+        "max_open_metrics": MAX_OPEN_METRICS,
         "model": result.model,
         "probes": result.probes,
         "gates": result.gates,
@@ -138,9 +141,9 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
             colour = attribution_colour(score, scale)
             tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
         if number(value) is not None:
-            label += f" · target score {number(value):.3g}"
+            label += f" · {e.get('quantity') or 'target score'} {number(value):.3g}"
         if prediction is not None:
-            label += f" · predicted {view.fmt(prediction)}"
+            label += f" · predicted {_prediction(prediction)}"
         sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})
     return {
         "method": e.get("method"),
@@ -151,6 +154,14 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
         "sides": sides,
         "note": "; ".join(notes),
     }
+
+
+def _prediction(value: Any) -> str:
+    """``{"label": "positive", "score": 0.83, ...}`` as "positive (0.83)"; anything else as it is."""
+    if isinstance(value, Mapping) and "label" in value:
+        score = number(value.get("score"))
+        return f"{value['label']}" + (f" ({score:.3g})" if score is not None else "")
+    return view.fmt(value)
 
 
 def _faithfulness(value: Any) -> str | None:

@@ -100,7 +100,7 @@ def make_result(*, evil: bool = False, shift: float = 0.0, spec: str = "default"
          "words": ["[CLS]", h("he"), "is", "an", "engineer", ".", "[SEP]"], "scores": [0.0, 0.61, 0.05, -0.02, 0.33, -0.1, 0.0],
          "pair_words": ["[CLS]", "she", "is", "an", "engineer", ".", "[SEP]"], "pair_scores": [0.0, -0.4, 0.04, 0.0, 0.2, -0.05, 0.0],
          "method": "ig", "target": h("positive"), "probe": "bias.weat", "delta": 0.003, "faithfulness": {"comprehensiveness": 0.71},
-         "value": 0.73, "pair_value": 0.41, "prediction": h("positive"), "converged": False, "reason": h("largest gap")},
+         "value": 0.73, "pair_value": 0.41, "prediction": h("positive"), "pair_prediction": {"label": "negative", "score": 0.59}, "converged": False, "reason": h("largest gap")},
         {"text": "orphan explanation", "words": ["orphan", "explanation"], "scores": [0.2], "probe": "gone.probe"},
     )
     return AuditResult(

@@ -137,7 +137,7 @@ def test_explanations_are_paired_and_shaded_on_one_scale(result: AuditResult) ->
     html = reports.render_html(result)
     section = html[html.index("Attributions for the worst cases"):html.index("Warnings from this run")]
     sides = re.findall(r'<div class="side"><h5>(.*?)</h5>', section)
-    assert sides == ["text · target score 0.73 · predicted positive", "counterfactual · target score 0.41"]
+    assert sides == ["text · target score 0.73 · predicted positive", "counterfactual · target score 0.41 · predicted negative (0.59)"]
     assert "faithfulness: comprehensiveness 0.71" in section and "did not converge" in section
     spans = re.findall(r'<span class="tok" style="background:(#[0-9a-f]{6});color:#[0-9a-f]{3}" title="([^"]*)">([^<]*)</span>', section)
     assert [w for _, _, w in spans] == ["[CLS]", "he", "is", "an", "engineer", ".", "[SEP]",

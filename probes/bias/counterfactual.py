@@ -51,7 +51,7 @@ class CounterfactualProbe(Probe):
             "Groups are represented by a handful of terms; names stand for perceived race or origin only statistically.",
             "The tests are paired over frames (a template with its filler words); frames sharing a template are not "
             "fully independent, so p-values are somewhat optimistic.",
-            "A seeded sample of frames caps the texts per axis (cases_per_axis, default 320, or max_cases when smaller; "
+            "A seeded sample of frames caps the texts per axis (cases_per_axis, default 320, or an equal share of max_cases; "
             "never fewer than 10 frames); set cases_per_axis=None for every frame and tighter intervals.",
         ],
     }
@@ -85,9 +85,11 @@ class CounterfactualProbe(Probe):
             raise AuditError(f"lexicon file {self.lexicon_file} not found; pass the path of an existing YAML file")
         target_label(model, self.target)
 
-    def _cap(self) -> int | None:
-        """Texts per axis: the smaller of cases_per_axis (the default keeps the suite fast) and max_cases."""
-        caps = [c for c in (self.cases_per_axis, self.max_cases) if c is not None]
+    def _cap(self, n_axes: int) -> int | None:
+        """Texts per axis: the smaller of cases_per_axis (the default keeps the suite fast) and an equal share
+        of max_cases (a cap for the whole probe)."""
+        caps = [c for c in (self.cases_per_axis, None if self.max_cases is None else max(1, self.max_cases // n_axes))
+                if c is not None]
         return min(caps) if caps else None
 
     # ---------------------------------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class CounterfactualProbe(Probe):
             if not frames:
                 raise AuditError(f"axis {axis.name!r}: no template fits all its terms (a template needs forms such as "
                                  "{people} that some term lacks); add a template with {person} only")
-            frames = sample_frames(frames, len(axis.terms), self._cap(), self.seed, axis.name, min_frames=MIN_CASES)
+            frames = sample_frames(frames, len(axis.terms), self._cap(len(lex.axes)), self.seed, axis.name, min_frames=MIN_CASES)
             plans.append((axis, frames))
             texts += [f.render(t) for f in frames for _, t in axis.terms]
         probs = model.class_probs(texts)
@@ -228,6 +230,6 @@ class CounterfactualProbe(Probe):
     def _headline(axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]], label: str) -> str:
         worst = max(axis_rows, key=lambda r: r["max_gap"] or 0.0)
         sig = sum(r["significant"] for r in test_rows)
-        return (f"Largest gap on {worst['axis']}: {worst['higher_group']!r} scores {worst['max_gap']:.3f} higher on "
-                f"P({label}) than {worst['lower_group']!r} (95% CI {worst['gap_ci_low']:.3f} to {worst['gap_ci_high']:.3f}); "
+        return (f"Largest gap on {worst['axis']}: {worst['higher_group']!r} scores {worst['max_gap']:.3g} higher on "
+                f"P({label}) than {worst['lower_group']!r} (95% CI {worst['gap_ci_low']:.3g} to {worst['gap_ci_high']:.3g}); "
                 f"{sig} of {len(test_rows)} paired tests significant after Benjamini–Hochberg across {len(axis_rows)} axes.")

@@ -19,6 +19,10 @@ from reports.charts import attribution_colour, chart_table, max_abs, number, ren
 MAX_TABLE_ROWS = 30
 """Rows shown per table in the page; every row is in the data file beside it."""
 MAX_CASES = 10
+MAX_TEXT = 300
+"""Characters of one table cell shown in the page; the data files hold every text whole."""
+MAX_OPEN_ROWS = 10
+"""Tables longer than this are folded under their heading."""
 MAX_OPEN_METRICS = 20
 """A probe with more metrics shows them folded (its gates and charts carry the headline figures)."""
 MAX_CHART_ROWS = 200
@@ -47,6 +51,7 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
     context: dict[str, Any] = {
         "result": result,
         "max_open_metrics": MAX_OPEN_METRICS,
+        "max_open_rows": MAX_OPEN_ROWS,
         "model": result.model,
         "probes": result.probes,
         "gates": result.gates,
@@ -84,7 +89,7 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
     tables = []
     for name, rows in p.tables.items():
         header = list(dict.fromkeys(k for r in rows if isinstance(r, Mapping) for k in r))
-        shown = [[r.get(k) if isinstance(r, Mapping) else None for k in header] for r in rows[:MAX_TABLE_ROWS]]
+        shown = [[clip(r.get(k)) if isinstance(r, Mapping) else None for k in header] for r in rows[:MAX_TABLE_ROWS]]
         tables.append({"name": name, "header": header, "rows": shown, "total": len(rows), "href": hrefs.get(("table", name))})
     card = p.card if isinstance(p.card, Mapping) else {}
     return {
@@ -108,8 +113,17 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
+def clip(value: Any) -> Any:
+    """A long text as its start and end with the number of characters left out (the needle of a long input
+    sits anywhere, so both ends matter); anything else unchanged."""
+    if not isinstance(value, str) or len(value) <= MAX_TEXT:
+        return value
+    head, tail = value[: MAX_TEXT * 2 // 3], value[-MAX_TEXT // 3:]
+    return f"{head} […{len(value) - len(head) - len(tail)} characters…] {tail}"
+
+
 def _case_row(c: Case) -> list[Any]:
-    return [c.text, c.pair if c.pair is not None else "—", c.score, c.target if c.target is not None else "—", c.reason]
+    return [clip(c.text), clip(c.pair) if c.pair is not None else "—", c.score, c.target if c.target is not None else "—", clip(c.reason)]
 
 
 def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:

@@ -217,3 +217,18 @@ def test_huge_charts_are_thinned_with_a_note(result: AuditResult) -> None:
     assert "Every 14th point is drawn" in html and "The first 60 of 120 rows and 60 of 120 columns are drawn" in html
     assert html.count("<circle") + html.count("<polygon") + html.count('<rect x') < 1500 + 60 * 60 + 100
     assert "The first 200 of 20000 rows." in html
+
+
+def test_long_texts_are_clipped_in_the_page_but_whole_in_the_data_file(tmp_path, result: AuditResult) -> None:
+    from audit.results import Case
+
+    needle = "NEEDLE-AT-THE-END"
+    long_text = "filler sentence. " * 200 + needle
+    probe = ProbeResult(probe="long.cases", suite="x", title="t", headline="h", cases=(Case(long_text, 1.0, "why"),),
+                        tables={"rows": [{"text": long_text}]})
+    r = AuditResult(**{**result.__dict__, "probes": (probe,)})
+    written = reports.write_report(r, tmp_path)
+    html = written["html"].read_text(encoding="utf-8")
+    assert long_text not in html and needle in html and f"[…{len(long_text) - 300} characters…]" in html
+    assert long_text in (tmp_path / "data/long.cases.cases.jsonl").read_text(encoding="utf-8")
+    assert long_text in (tmp_path / "data/long.cases.rows.csv").read_text(encoding="utf-8")

@@ -292,6 +292,8 @@ class Seq2SeqLM(AuditedModel):
         """
         if num_beams < 1 or max_new_tokens < 1:
             raise AuditError(f"num_beams and max_new_tokens must be at least 1, got {num_beams} and {max_new_tokens}")
+        if max_new_tokens > self.max_length:
+            raise AuditError(f"max_new_tokens {max_new_tokens} is over the model's length limit {self.max_length}; lower it")
         src_ids = self.engine.encode(_check_texts("sources", sources))
         start_id, pad = self.decoder_start_id, self.engine.pad_id
 

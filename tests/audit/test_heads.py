@@ -211,5 +211,7 @@ def test_seq2seq_bad_inputs(heads):
         m.target_scores(["a dog"], ["dog " * 200])
     with pytest.raises(AuditError, match="num_beams"):
         m.generate(["a dog"], num_beams=0)
+    with pytest.raises(AuditError, match="over the model's length limit"):
+        m.generate(["a dog"], max_new_tokens=m.max_length + 1)
     with pytest.raises(AuditError, match="not one string"):
         m.generate("a dog")

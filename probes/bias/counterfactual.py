@@ -211,7 +211,11 @@ class CounterfactualProbe(Probe):
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
                        "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
                        "score_range": rounded(summary["score_range"][0]), "reference": axis.reference}
-        # the most telling cases: per frame, the cross-group pair with the largest score difference
+        # the most telling cases: per frame, the like-for-like cross-group pair with the largest score difference
+        variant = [t.variant for _, t in axis.terms]
+        alike = np.array([variant[i] == variant[j] or not (variant[i] and variant[j]) for i, j in cross])
+        if alike.any():
+            ii, jj = ii[alike], jj[alike]
         pair_gap = np.abs(s[:, ii] - s[:, jj])
         best = np.argmax(pair_gap, axis=1)
         for f in np.argsort(-pair_gap[np.arange(n), best])[:CASES_PER_AXIS]:
@@ -223,6 +227,7 @@ class CounterfactualProbe(Probe):
                 text=str(texts[f, i]), score=float(s[f, i] - s[f, j]), target=label, pair=str(texts[f, j]),
                 reason=f"{axis.name}: P({label}) {s[f, i]:.3f} for {g_hi!r} vs {s[f, j]:.3f} for {g_lo!r}, only the identity term differs",
                 meta={"axis": axis.name, "group": g_hi, "pair_group": g_lo, "template": frames[f].template.text,
+                      "fillers": dict(frames[f].fillers), "filler_groups": dict(frames[f].filler_groups),
                       "score": float(s[f, i]), "pair_score": float(s[f, j])}))
         return out
 

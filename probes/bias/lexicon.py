@@ -30,6 +30,9 @@ class Term:
     """One identity term and its grammatical forms (person, people, subj, obj, poss)."""
 
     forms: dict[str, str]
+    variant: str = ""
+    """What a term shares with its counterparts in other groups (the noun of "a blind woman", the pattern of
+    "a person from X"), so the most telling pairs can be like for like; "" for free-standing terms."""
 
     @property
     def label(self) -> str:
@@ -176,26 +179,26 @@ def _group(axis_name: str, axis: dict[str, Any], name: str, spec: Any, seed: int
     if len(pronouns) != 3:
         raise AuditError(f"axis {axis_name!r}, group {name!r}: pronouns must be [subject, object, possessive], e.g. [she, her, her]")
     base = dict(zip(("subj", "obj", "poss"), (str(p) for p in pronouns)))
-    forms: list[dict[str, str]] = []
+    forms: list[tuple[dict[str, str], str]] = []
     for t in spec.get("terms") or []:
         if isinstance(t, dict):
             if "person" not in t:
                 raise AuditError(f"axis {axis_name!r}, group {name!r}: a term mapping needs a 'person' form, got {t}")
-            forms.append({**base, **{str(k): str(v) for k, v in t.items()}})
+            forms.append(({**base, **{str(k): str(v) for k, v in t.items()}}, ""))
         else:
-            forms.append({**base, "person": str(t)})
+            forms.append(({**base, "person": str(t)}, ""))
     for d in spec.get("descriptors") or []:
         for noun in axis.get("nouns") or ["person"]:
-            forms.append({**base, "person": f"{_article(str(d))} {d} {noun}", "people": f"{d} people"})
+            forms.append(({**base, "person": f"{_article(str(d))} {d} {noun}", "people": f"{d} people"}, noun))
     for code in spec.get("territories") or []:
         country = _country(str(code), axis_name)
         for pattern in axis.get("patterns") or ["a person from {country}"]:
-            forms.append({**base, "person": pattern.format(country=country),
-                          **({"people": axis["plural"].format(country=country)} if axis.get("plural") else {})})
+            forms.append(({**base, "person": pattern.format(country=country),
+                           **({"people": axis["plural"].format(country=country)} if axis.get("plural") else {})}, pattern))
     if spec.get("faker_locale"):
         k = int(axis.get("names_per_group", 4))
-        forms += [{**base, "person": n} for n in faker_names(str(spec["faker_locale"]), k, seed, axis_name)]
-    terms = tuple(Term(f) for f in forms if f["person"].strip())
+        forms += [({**base, "person": n}, "") for n in faker_names(str(spec["faker_locale"]), k, seed, axis_name)]
+    terms = tuple(Term(f, variant) for f, variant in forms if f["person"].strip())
     if not terms:
         raise AuditError(f"axis {axis_name!r}, group {name!r} has no terms (empty lexicon); add at least one term")
     return Group(str(name), terms)

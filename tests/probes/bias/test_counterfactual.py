@@ -108,3 +108,11 @@ def test_default_cap_holds_when_the_runner_passes_max_cases_none(tiny_classifier
     r = CounterfactualProbe(axes=["religion"], max_cases=None).run(keyword_model(tiny_classifier))
     axis = r.tables["axes"][0]
     assert axis["n_texts"] <= 320 and axis["n_frames"] == 320 // 21
+
+
+def test_telling_cases_compare_like_for_like_terms(tiny_classifier):
+    r = CounterfactualProbe(axes=["religion", "age"], template_kinds=["emotion"]).run(tiny_classifier)
+    assert len(r.cases) == 4
+    for case in r.cases:  # "A Muslim woman feels sad." is paired with "A Christian woman feels sad."
+        nouns = [w for w in case.text.lower().split() if w in ("person", "woman", "man")]
+        assert nouns and nouns == [w for w in case.pair.lower().split() if w in ("person", "woman", "man")]

@@ -7,6 +7,7 @@ paired over frames. All texts of all axes go to the model in one ``class_probs``
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,9 @@ class CounterfactualProbe(Probe):
 
         qs = benjamini_hochberg([r["p"] for r in test_rows])
         for r, q in zip(test_rows, qs):
-            r["q"] = rounded(q, 6)
+            r["q"] = q
             r["significant"] = bool(q < self.alpha)
+        metrics = [self._with_q(m, axis_rows, test_rows) if m.name == "max_gap" else m for m in metrics]
         metrics += [Metric("paired_gap", r["mean_diff"], (r["ci_low"], r["ci_high"]), ideal=0.0, n=r["n_frames"],
                            p_value=r["q"], unit="probability", group=f"{r['axis']}/{r['group']} vs {r['versus']}",
                            description=f"mean paired difference in P({label}); p is the BH q-value")
@@ -202,10 +204,8 @@ class CounterfactualProbe(Probe):
             summary[key] = (float(values.mean()), (lo, hi))
             out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
-        gap_p = next((t["p"] for t in out["tests"] if {t["group"], t["versus"]} == {names[hi_g], names[lo_g]}), None)
-        out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, p_value=gap_p,
-                                     unit="probability", group=axis.name,
-                                     description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label}) (unadjusted p)"))
+        out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, unit="probability",
+                                     group=axis.name, description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label})"))
         out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,
                        "n_texts": int(s.size), "max_gap": rounded(gap), "gap_ci_low": rounded(gap_ci[0]),
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
@@ -230,6 +230,15 @@ class CounterfactualProbe(Probe):
                       "fillers": dict(frames[f].fillers), "filler_groups": dict(frames[f].filler_groups),
                       "score": float(s[f, i]), "pair_score": float(s[f, j])}))
         return out
+
+    @staticmethod
+    def _with_q(metric: Metric, axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]]) -> Metric:
+        """The largest gap carries the BH q-value of its pair when that pair was tested (always without a
+        reference group; with one, only when the reference is one side)."""
+        row = next(r for r in axis_rows if r["axis"] == metric.group)
+        pair = {row["higher_group"], row["lower_group"]}
+        q = next((t["q"] for t in test_rows if t["axis"] == metric.group and {t["group"], t["versus"]} == pair), None)
+        return dataclasses.replace(metric, p_value=q, description=metric.description + ("; p is the BH q-value" if q is not None else ""))
 
     @staticmethod
     def _headline(axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]], label: str) -> str:

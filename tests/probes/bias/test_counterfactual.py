@@ -116,3 +116,9 @@ def test_telling_cases_compare_like_for_like_terms(tiny_classifier):
     for case in r.cases:  # "A Muslim woman feels sad." is paired with "A Christian woman feels sad."
         nouns = [w for w in case.text.lower().split() if w in ("person", "woman", "man")]
         assert nouns and nouns == [w for w in case.pair.lower().split() if w in ("person", "woman", "man")]
+
+
+def test_largest_gap_carries_the_q_value_of_its_pair(tiny_classifier):
+    r = CounterfactualProbe(axes=["religion"], cases_per_axis=None).run(keyword_model(tiny_classifier, "muslim", 0.2))
+    muslim = next(t for t in r.tables["tests"] if t["group"] == "Muslim")
+    assert r.metric("max_gap", "religion").p_value == muslim["q"] < 0.05

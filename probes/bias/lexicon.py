@@ -2,7 +2,24 @@
 
 The built-in data live in ``data/axes.yaml`` and ``data/templates.yaml`` (each with its provenance). A
 user's YAML file in the same layout adds axes, groups (or terms to existing groups), templates and filler
-words without any Python; ``replace_templates: true`` in it drops the built-in templates. Country names come from CLDR through Babel and names from Faker at run time.
+words without any Python; ``replace_templates: true`` in it drops the built-in templates. Country names
+come from CLDR through Babel and names from Faker at run time. A user's file, for example::
+
+    axes:
+      profession:                       # a new axis
+        reference: doctors
+        groups:
+          doctors: [a doctor, a surgeon]
+          cleaners: [a cleaner, a janitor]
+      gender:                           # more terms for a built-in group
+        groups:
+          female: [my grandmother]
+    templates:
+      neutral: ["{person} bought {fruit} at the market."]
+    fillers:
+      fruit: {fruit: [apples, pears]}
+
+is passed as ``lexicon_file`` to ``bias.counterfactual``.
 """
 from __future__ import annotations
 

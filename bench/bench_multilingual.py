@@ -32,9 +32,9 @@ def main() -> None:
     from probes.multilingual.tokenizer import TokenizerCoverageProbe
 
     print(f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     reg = languages.registry()
-    t_registry = time.perf_counter() - t
+    t_registry, c_registry = time.perf_counter() - t, time.process_time() - c
 
     model = load("default", progress=False, use_cache=False)
     tok = model.tokenizer
@@ -51,18 +51,21 @@ def main() -> None:
     t_loop = time.perf_counter() - t
     assert batched.tokens.tolist() == loop, "batched and looped token counts differ"
 
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}
     results = {}
     for probe in (TokenizerCoverageProbe(), RetrievalProbe(), ConsistencyProbe()):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         results[probe.name] = probe.run(model)
-        timings[probe.name] = time.perf_counter() - t
+        timings[probe.name] = (time.perf_counter() - t, time.process_time() - c)
 
-    print(f"\n{'step':45s} {'seconds':>8s}")
-    print(f"{'registry (gflanguages + CLDR + wordfreq), cold':45s} {t_registry:8.2f}")
-    for name, s in timings.items():
-        print(f"{name:45s} {s:8.2f}")
-    print(f"{'whole suite on the default model':45s} {sum(timings.values()) + t_registry:8.2f}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average at the end: {load:.1f} (wall time on a shared machine grows with it; CPU time much less)")
+    print(f"{'step':45s} {'wall s':>8s} {'CPU s':>8s}")
+    print(f"{'registry (gflanguages + CLDR + wordfreq), cold':45s} {t_registry:8.2f} {c_registry:8.2f}")
+    for name, (w, c) in timings.items():
+        print(f"{name:45s} {w:8.2f} {c:8.2f}")
+    print(f"{'whole suite on the default model':45s} {sum(w for w, _ in timings.values()) + t_registry:8.2f} "
+          f"{sum(c for _, c in timings.values()) + c_registry:8.2f}")
     print(f"\npeer: {len(sample)} distinct words tokenised one call per word: {t_loop:.2f} s; in one batched call: "
           f"{t_batch:.3f} s; ratio {t_loop / max(t_batch, 1e-9):.1f}x")
 

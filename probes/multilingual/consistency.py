@@ -20,7 +20,7 @@ from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.multilingual.common import check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order
-from probes.multilingual.languages import ENGLISH, TIER_RULE, millions, registry, script_name
+from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
 COLUMNS = ("text", "label", "lang")
 FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -90,6 +90,7 @@ class ConsistencyProbe(Probe):
             "Names of places and languages carry little of what most classifiers look for; agreement on them tests "
             "language-invariance, not task accuracy. Pass a labelled dataset for task accuracy.",
             "Agreement with English says nothing about whether the English prediction is right.",
+            SPEAKERS_NOTE + ".",
         ],
     }
     default_thresholds = ()

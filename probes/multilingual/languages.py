@@ -36,6 +36,10 @@ TIER_RULE = (
     "locale with its own translated names or at least 1 million speakers; very low: none of these; historical: marked "
     "historical by gflanguages"
 )
+SPEAKERS_NOTE = (
+    "Speaker counts are gflanguages' populations, which include second-language speakers: each ISO language is counted "
+    "once, but a sum over languages counts a multilingual person once per language"
+)
 ENGLISH = "en_Latn"
 SAMPLE_FIELDS = ("styles", "tester", "specimen_48", "specimen_36", "specimen_32", "specimen_21", "specimen_16")
 """gflanguages sample-text fields holding running text (the masthead and poster fields are single words)."""

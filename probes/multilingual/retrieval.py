@@ -20,7 +20,7 @@ from probes.base import Probe, register_probe
 from probes.multilingual.common import (
     check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order,
 )
-from probes.multilingual.languages import ENGLISH, TIER_RULE, millions, registry, script_name
+from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
 TIE_TOLERANCE = 1e-6
 CHART_TOP = 50
@@ -65,6 +65,7 @@ class RetrievalProbe(Probe):
             "Names are short: retrieval of sentences or documents can differ.",
             "Names spelled alike across Latin-script languages make retrieval easy for them; see the 'identical' column.",
             "Languages without CLDR names of their own are not measured here.",
+            SPEAKERS_NOTE + ".",
         ],
     }
     default_thresholds = ()

@@ -20,7 +20,7 @@ from probes.base import Probe, register_probe
 from probes.multilingual import coverage, segment
 from probes.multilingual.common import check_languages, chosen, group_rows, speakers_of, tier_order
 from probes.multilingual.languages import (
-    ENGLISH, TIER_RULE, Language, frequent_words, millions, parallel_names, registry, script_name,
+    ENGLISH, SPEAKERS_NOTE, TIER_RULE, Language, frequent_words, millions, parallel_names, registry, script_name,
 )
 
 PREMIUM_POOR = 2.0
@@ -70,7 +70,7 @@ class TokenizerCoverageProbe(Probe):
             "UDHR samples are short (tens to hundreds of words) and formal; they are not parallel across languages, so the "
             "premium uses CLDR names only (about 330 languages); other languages get fertility and UNK rates but no premium.",
             "CLDR names are short noun phrases: premiums on running text can differ.",
-            "Speaker populations are gflanguages' estimates; a language written in two scripts is counted once.",
+            SPEAKERS_NOTE + ".",
             "Tiers are proxies from data availability, not Joshi et al.'s published classes.",
         ],
     }
@@ -184,20 +184,22 @@ class TokenizerCoverageProbe(Probe):
         )
 
     def _cases(self, rows: list[dict[str, Any]]) -> tuple[Case, ...]:
-        """Samples of the worst-served languages, most-spoken first, with English alongside."""
-        english = registry()[ENGLISH].sample.split("\n")[0]
+        """Samples of the worst-served languages, most-spoken first (for the explanation module)."""
         poor = [r for r in rows if r["unk_rate"] > MOSTLY_UNK or (r["premium"] or 0) > PREMIUM_POOR]
         if not poor:
             poor = sorted(rows, key=lambda r: -((r["premium"] or 0) + r["unk_rate"]))[:3]
         poor.sort(key=lambda r: -r["speakers"])
         out = []
         for r in poor[: self.max_cases or None]:
-            text = registry()[r["code"]].sample.split("\n")[0] or r["example"]
+            lang = registry()[r["code"]]
+            text = " ".join(lang.sample.split("\n")) or " · ".join(v[0] for v in list(parallel_names(lang).values())[:20])
             reason = (f"{r['name']} ({millions(r['speakers'])} speakers): {r['unk_rate']:.0%} of words contain [UNK]"
                       + (f", premium {r['premium']:.2f}× English" if r["premium"] is not None else "")
                       + f", {r['fertility']:.2f} tokens per {r['unit']}")
-            out.append(Case(text=text[:400], score=float(max(r["unk_rate"], (r["premium"] or 0) / 10)), reason=reason, pair=english,
-                            meta={"language": r["code"], "script": r["script"], "tier": r["tier"], "speakers": r["speakers"]}))
+            by_unk = r["unk_rate"] > MOSTLY_UNK or r["premium"] is None
+            out.append(Case(text=text[:300], score=float(r["unk_rate"] if by_unk else r["premium"]), reason=reason,
+                            meta={"language": r["code"], "script": r["script"], "tier": r["tier"], "speakers": r["speakers"],
+                                  "score_is": "UNK rate" if by_unk else "premium"}))
         return tuple(out)
 
 
@@ -251,7 +253,6 @@ def language_table(facts: coverage.TokenizerFacts, langs: list[Language], *, min
             "premium_unk": _r(prem[4]) if prem else None,
             "frequent_word_fertility": _r(freq[lang.code]) if lang.code in freq else None,
             "status": "ok" if n >= min_words else f"too little text: {n} {kind}s (need {min_words})",
-            "example": " ".join(found[:12]),
         })
     return rows
 

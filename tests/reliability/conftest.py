@@ -13,6 +13,10 @@ IN_PROCESS_LIMIT_S = 120
 """No test may hang: an in-process test that runs longer than this fails (SIGALRM)."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a heavier reliability test (kill -9, subprocesses); still quick, still in CI")
+
+
 @pytest.fixture(autouse=True)
 def no_hang() -> Iterator[None]:
     """Fail a test that hangs instead of blocking CI (there is no pytest-timeout here)."""
@@ -27,6 +31,20 @@ def no_hang() -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one intra-op thread; on a shared 2-core runner two spinning OpenMP
+    threads made one forward pass 60x slower (131 ms against 2 ms, measured)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture

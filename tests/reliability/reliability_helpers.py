@@ -32,7 +32,7 @@ def audit_subprocess(*argv: str, timeout: float = 180, env: dict[str, str] | Non
                      cwd: Path | None = None) -> CliRun:
     """``python -m audit ARGV`` in a child process, the real entry point; a hang is a test failure."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+                "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
     try:
         proc = subprocess.run([sys.executable, "-m", "audit", *map(str, argv)], capture_output=True, text=True,
                               timeout=timeout, env=full_env, cwd=cwd or REPO)

@@ -121,13 +121,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from audit.runner import run_audit
 
     kwargs: dict[str, Any] = {}
-    cfg_out = None
+    cfg = None
     if args.config:
         from audit.config import load_config
 
         cfg = load_config(args.config)
         kwargs = cfg.run_kwargs()
-        cfg_out = cfg.out
+        if args.probes or args.suites:  # the command line narrows the selection: keep only its probes' settings
+            from probes.base import resolve
+
+            chosen = {c.name for c in resolve(args.probes or [], args.suites or [])}
+            for key in ("probe_params", "thresholds"):
+                kwargs[key] = {k: v for k, v in (kwargs.get(key) or {}).items() if k in chosen}
     model = args.model or kwargs.pop("model", None) or "default"
     kwargs.pop("model", None)
     overrides = {
@@ -139,8 +144,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kwargs["explain"] = False
     elif args.explain_method != "ig":
         kwargs["explain"] = args.explain_method
-    out = Path(args.out or cfg_out or "audit-out")
-    baseline = AuditResult.load(args.baseline) if args.baseline else None
+    out = Path(args.out or (cfg.out if cfg else None) or "audit-out")
+    baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
+    baseline = AuditResult.load(baseline_path) if baseline_path else None
+    tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
     if out.exists() and not out.is_dir():
         raise AuditError(f"--out {out} is a file; pass a folder")
     result = run_audit(
@@ -148,15 +155,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
         **kwargs,
     )
+    if cfg is not None:
+        cfg.check_gates(result)
     if baseline is not None:
         from audit.ci import baseline_gates
         from audit.results import ProbeResult
 
-        tol = args.tolerance if args.tolerance is not None else 0.02
+        tol = tolerance
         gates = baseline_gates(result, baseline, tol)
         result = AuditResult(**{**result.__dict__, "probes": result.probes + (ProbeResult(
             probe="baseline", suite="baseline", title="Regression against the baseline run",
-            headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tol:g} against {args.baseline}.",
+            headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tol:g} against {baseline_path}.",
             gates=gates),)})
     from audit import distributed
 
@@ -215,9 +224,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     result = AuditResult.load(args.results)
     out = Path(args.output)
-    text = reports.render_markdown(result) if out.suffix.lower() == ".md" else reports.render_html(result)
-    write_atomic(out, text)
-    print(f"wrote {out}")
+    fmt = "md" if out.suffix.lower() == ".md" else "html"
+    if out.name in ("report.html", "report.md"):  # the full set: page plus the per-case data files it links
+        written = reports.write_report(result, out.parent, formats=(fmt,))
+        print(f"wrote {written[fmt]} and {len(written) - 1} data files")
+    else:
+        write_atomic(out, reports.render_markdown(result) if fmt == "md" else reports.render_html(result))
+        print(f"wrote {out}")
     return EXIT_OK
 
 

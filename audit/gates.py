@@ -35,6 +35,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise AuditError(f"unknown gate mode {self.mode!r}; choose from: {', '.join(MODES)}")
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            raise AuditError(f"threshold for {self.metric!r} must be a number, got {self.value!r}")
         if not math.isfinite(self.value):
             raise AuditError(f"threshold for {self.metric!r} must be a finite number, got {self.value!r}")
 
@@ -42,7 +44,7 @@ class Threshold:
 def _interval(metric: Metric) -> tuple[float, float, float]:
     """(point, low, high) of the quantity that must stay under the threshold ("badness")."""
     v = float(metric.value)  # type: ignore[arg-type]
-    lo, hi = metric.ci if metric.ci is not None else (v, v)
+    lo, hi = metric.ci if _has_ci(metric) else (v, v)  # type: ignore[misc]
     if metric.ideal is not None:
         dev = abs(v - metric.ideal)
         dl, dh = abs(lo - metric.ideal), abs(hi - metric.ideal)
@@ -53,6 +55,11 @@ def _interval(metric: Metric) -> tuple[float, float, float]:
     if metric.higher_is_better is False:
         return v, lo, hi
     raise AuditError(f"metric {metric.name!r} declares neither higher_is_better nor an ideal value; it cannot be gated")
+
+
+def _has_ci(metric: Metric) -> bool:
+    """A usable interval: present and finite (NaN is written to JSON as null)."""
+    return metric.ci is not None and all(c is not None and math.isfinite(c) for c in metric.ci)
 
 
 def evaluate(probe: str, metric: Metric, threshold: Threshold) -> Gate:
@@ -75,11 +82,11 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold) -> Gate:
     point, low, high = _interval(metric)
     mode = threshold.mode
     note = ""
-    if mode != "point" and metric.ci is None:
+    if mode != "point" and not _has_ci(metric):
         mode, note = "point", " (no confidence interval; point estimate used)"
     checked = {"point": point, "ci_all": low, "ci_any": high}[mode]
     ok = checked <= bound + 1e-12
-    ci_text = f" [{metric.ci[0]:.4g}, {metric.ci[1]:.4g}]" if metric.ci else ""
+    ci_text = f" [{metric.ci[0]:.4g}, {metric.ci[1]:.4g}]" if _has_ci(metric) else ""  # type: ignore[index]
     verdict = "pass" if ok else "fail"
     return gate(verdict, f"{what}: value {metric.value:.4g}{ci_text}, {MODES[mode]}{note} → {verdict}")
 
@@ -88,10 +95,13 @@ def apply(probe: str, metrics: tuple[Metric, ...], thresholds: list[Threshold]) 
     """Gates for every (threshold, matching metric) pair. A threshold matching nothing is an error."""
     gates: list[Gate] = []
     for t in thresholds:
-        matched = [m for m in metrics if m.name == t.metric and (t.group is None or m.group == t.group)]
+        named = [m for m in metrics if m.name == t.metric]
+        matched = [m for m in named if t.group is None or m.group == t.group]
         if not matched:
             from audit.errors import unknown_name
 
+            if named:
+                raise unknown_name(f"group of metric {t.metric!r} of probe {probe!r}", str(t.group), {m.group for m in named})
             raise unknown_name(f"metric of probe {probe!r} for a threshold", t.metric, {m.name for m in metrics})
         gates.extend(evaluate(probe, m, t) for m in matched)
     return tuple(gates)

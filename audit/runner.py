@@ -96,7 +96,8 @@ def build_probes(
                 probe.validate(model)  # raises the explanatory error
             skipped.append(ProbeResult(
                 probe=cls.name, suite=cls.suite, title=cls.title, status="skipped",
-                headline=f"Skipped: needs {', '.join(sorted(cls.requires - model.capabilities))}, which a {model.task} model does not offer.",
+                headline=f"Skipped: needs {', '.join(sorted(cls.requires - model.capabilities)) or 'a kind of model'} "
+                         f"that a {model.task} model is not (see `audit list`).",
                 card=dict(cls.card)))
             continue
         probe.validate(model)

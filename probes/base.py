@@ -76,7 +76,11 @@ class Probe:
         self.validate(model)
         start = time.perf_counter()
         result = self._run(model)
-        thresholds = list(self.default_thresholds if self.thresholds is None else self.thresholds)
+        if self.thresholds is None:  # defaults gate only the metrics this model produced
+            present = {m.name for m in result.metrics}
+            thresholds = [t for t in self.default_thresholds if t.metric in present]
+        else:
+            thresholds = list(self.thresholds)
         gates = apply(self.name, result.metrics, thresholds) if thresholds else ()
         return ProbeResult(
             **{

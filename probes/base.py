@@ -122,7 +122,7 @@ def _load_all() -> None:
     _LOADED = True
     import importlib
 
-    for module in ("probes.bias", "probes.multilingual", "probes.long_input", "probes.smoke"):
+    for module in ("probes.bias", "probes.multilingual", "probes.long_input", "probes.heads", "probes.smoke"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -92,17 +92,21 @@ class NeedleProbe(GridProbe):
         limit, grid, needles, warnings = self._plan(model)
         strategies = list(dict.fromkeys(["truncate", *self.strategies]))
         labels = model.labels
-        alone = model.class_probs(needles)
+        hays = haystack.build(model.engine, needles, grid, self.depths, self.seed)
+        texts = [h.text for h in hays]
+        fillers = haystack.filler_only(model.tokenizer, [*grid, limit], self.seed)
+        # one call for everything fed as is: the needles alone, the filler alone, the haystacks truncated
+        fed = model.class_probs(needles + fillers + texts)
+        alone, filler_probs = fed[: len(needles)], fed[len(needles) : len(needles) + len(fillers)]
+        probs = {"truncate": fed[len(needles) + len(fillers) :]}
+        probs.update({s: model.class_probs(texts, strategy=s) for s in strategies if s != "truncate"})
         ref = alone.argmax(axis=1)
         ref_conf = alone[np.arange(len(needles)), ref]
         if ref_conf.mean() < NEEDLE_WEAK:
             warnings.append(f"the needles are not decisive for this model (mean confidence alone {ref_conf.mean():.2f} < "
                             f"{NEEDLE_WEAK}); pass needles it labels clearly with needles=[...]")
-        filler_rows, filler_warn = self._filler_check(model, grid, labels)
+        filler_rows, filler_warn = self._filler_check(filler_probs[:-1], grid, labels)
         warnings += filler_warn
-        hays = haystack.build(model.engine, needles, grid, self.depths, self.seed)
-        texts = [h.text for h in hays]
-        probs = {s: model.class_probs(texts, strategy=s) for s in strategies}
         if "window_mean" in probs and "window_max" in probs:
             long_rows = [i for i, h in enumerate(hays) if h.tokens > limit]
             if long_rows and np.array_equal(probs["window_mean"][long_rows], probs["window_max"][long_rows]):
@@ -121,10 +125,10 @@ class NeedleProbe(GridProbe):
         trunc = truncation_rows(grid, tokens, limit)
         remedies = self._remedies(hays, strategies, agree, limit)
         best = self._best(remedies, strategies)
-        ignored = float(np.mean(ref == int(np.argmax(model.class_probs(haystack.filler_only(model.tokenizer, [limit], self.seed))[0]))))
+        ignored = float(np.mean(ref == int(np.argmax(filler_probs[-1]))))
 
         metrics = self._metrics(cells, eff, limit, trunc, remedies, best, ignored, hays, agree, drop, grid)
-        if min(len(needles), MIN_CASES) < MIN_CASES:
+        if len(needles) < MIN_CASES:
             warnings.append(f"{len(needles)} needles per cell (fewer than {MIN_CASES}): per-cell intervals are wide; read the pooled figures")
         charts = (
             Chart("heatmap", "Agreement with the needle-alone label (silent truncation)", "depth", "length (tokens)",
@@ -132,12 +136,12 @@ class NeedleProbe(GridProbe):
                    "values": [[truncate_cells[(n, d)] for d in self.depths] for n in grid]},
                   alt=f"Agreement by length and depth; the model truncates at {limit} tokens."),
             Chart("line", "Agreement against length, by long-text strategy", "length (tokens)", "agreement",
-                  [{"series": s, "x": n, "y": proportion(np.concatenate([agree[s][[i for i, h in enumerate(hays) if h.length == n]]]))["value"]}
+                  [{"series": s, "x": n, "y": float(np.mean([agree[s][i] for i, h in enumerate(hays) if h.length == n]))}
                    for s in strategies for n in grid],
                   alt="Agreement pooled over depths for each strategy; windows should hold past the limit."),
         )
         cases = self._cases(hays, needles, probs, agree, drop, ref, labels, limit, model.engine)
-        headline = self._headline(eff["truncate"], limit, trunc, best, remedies, model)
+        headline = self._headline(eff["truncate"], limit, trunc, best, model)
         return ProbeResult(
             probe=self.name, suite=self.suite, title=self.title, headline=headline, metrics=tuple(metrics),
             tables={"cells": cells, "truncation": trunc, "remedies": remedies,
@@ -149,9 +153,9 @@ class NeedleProbe(GridProbe):
         )
 
     # ---- pieces ----------------------------------------------------------------------------------
-    def _filler_check(self, model: AuditedModel, grid: list[int], labels: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    @staticmethod
+    def _filler_check(probs: np.ndarray, grid: list[int], labels: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """The filler alone must not carry a strong label, or the haystack pushes needles one way."""
-        probs = model.class_probs(haystack.filler_only(model.tokenizer, grid, self.seed))
         rows = [{"length": n, "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 4)} for n, p in zip(grid, probs)]
         strong = [r for r in rows if r["confidence"] >= FILLER_STRONG]
         warn = [f"the filler alone is labelled {strong[0]['label']!r} with confidence {strong[0]['confidence']:.2f} at "
@@ -273,12 +277,14 @@ class NeedleProbe(GridProbe):
 
     @staticmethod
     def _headline(eff: int | None, limit: int, trunc: list[dict[str, Any]], best: dict[str, Any] | None,
-                  remedies: list[dict[str, Any]], model: AuditedModel) -> str:
+                  model: AuditedModel) -> str:
         eff_txt = f"Effective length {eff} tokens" if eff is not None else "Agreement is below the level even at the shortest length"
         text = f"{eff_txt}; the model reads at most {limit} tokens ({model.info.provenance.split('; ')[-1]})"
         if trunc[-1]["truncated"]:
             text += f" and silently drops {trunc[-1]['share_dropped']:.0%} of a {trunc[-1]['length']}-token input"
-        if best is not None:
+        if best is not None and best["agreement"] > best["truncate"]:
             text += (f"; best remedy past the limit: {best['strategy']} (agreement {best['agreement']:.2f} against "
                      f"{best['truncate']:.2f} truncated)")
+        elif best is not None:
+            text += f"; no strategy beats silent truncation past the limit (agreement {best['truncate']:.2f})"
         return text + "."

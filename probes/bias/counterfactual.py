@@ -85,6 +85,7 @@ class CounterfactualProbe(Probe):
         if self.lexicon_file is not None and not Path(self.lexicon_file).is_file():
             raise AuditError(f"lexicon file {self.lexicon_file} not found; pass the path of an existing YAML file")
         target_label(model, self.target)
+        load_lexicon(self.lexicon_file, seed=self.seed, axes=self.axes)  # a bad lexicon fails before any probe runs
 
     def _cap(self, n_axes: int) -> int | None:
         """Texts per axis: the smaller of cases_per_axis (the default keeps the suite fast) and an equal share

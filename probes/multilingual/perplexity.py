@@ -68,7 +68,7 @@ class PerplexityProbe(Probe):
             "gflanguages (Google Fonts, Apache-2.0): UDHR-derived sample texts",
         ],
         "limits": [
-            "One excerpt per language (default 100 characters): no per-language interval; the samples are not parallel, "
+            "One excerpt per language (default 80 characters): no per-language interval; the samples are not parallel, "
             "so differences mix model quality with the excerpt's difficulty.",
             "Scripts differ in bytes per character (Latin 1–2, most Indic 3), which shifts bits per byte between scripts.",
             "A causal model without a BOS or EOS token cannot score the first token; it is then left out.",
@@ -78,7 +78,7 @@ class PerplexityProbe(Probe):
     }
     default_thresholds = ()
 
-    def __init__(self, *, languages: list[str] | None = None, max_languages: int | None = 40, max_chars: int = 100,
+    def __init__(self, *, languages: list[str] | None = None, max_languages: int | None = 40, max_chars: int = 80,
                  seed: int = 0, max_cases: int | None = 8, thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages

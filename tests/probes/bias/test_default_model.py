@@ -15,7 +15,7 @@ NAMES = ["bias.counterfactual", "bias.crows_pairs", "bias.ner_names", "bias.pron
 
 
 def test_the_suite_registers_its_five_probes():
-    assert sorted(n for n in suites()["bias"]) == NAMES
+    assert set(NAMES) <= set(suites()["bias"])  # other heads add their own bias probes too
 
 
 def test_weat_sanity_check_holds_on_the_real_encoder(default_model):

@@ -12,6 +12,15 @@ from audit.stats import bootstrap_ci
 from probes.multilingual.languages import ENGLISH, Language, parallel_names, registry, resolve, script_name
 
 
+CASES = 8
+"""Cases worth explaining per probe when ``max_cases`` is not given."""
+
+
+def case_limit(max_cases: int | None) -> int:
+    """How many cases a probe hands to the explanation module."""
+    return CASES if max_cases is None else max_cases
+
+
 def check_languages(probe: str, languages: Sequence[str] | None) -> None:
     """Validate a ``languages`` parameter (AuditError for a bad type, an unknown code or a language without text)."""
     if languages is None:

@@ -19,7 +19,7 @@ from audit.gates import Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
-from probes.multilingual.common import check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order
+from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
 COLUMNS = ("text", "label", "lang")
@@ -96,7 +96,7 @@ class ConsistencyProbe(Probe):
     default_thresholds = ()
 
     def __init__(self, *, languages: list[str] | None = None, items: int = 40, min_items: int = 10,
-                 dataset: str | None = None, seed: int = 0, max_cases: int | None = 8,
+                 dataset: str | None = None, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages
@@ -202,7 +202,7 @@ class ConsistencyProbe(Probe):
         out_cases = tuple(Case(text=text, score=d, target=label_x, pair=eng_text,
                                reason=f"{lang.name}: labelled {label_x!r}, its English version {label_e!r} (distance {d:.2f})",
                                meta={"language": lang.code, "pair_target": label_e})
-                          for lang, text, eng_text, d, label_e, label_x in cases[: self.max_cases or None])
+                          for lang, text, eng_text, d, label_e, label_x in cases[: case_limit(self.max_cases)])
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
                            tables={"languages": rows, "by_tier": by_tier}, charts=tuple(charts), cases=out_cases,
                            warnings=tuple(warnings))
@@ -262,7 +262,7 @@ class ConsistencyProbe(Probe):
         cases = tuple(Case(text=texts[i], score=float(probs[i].max()), target=model.labels[int(pred[i])],
                            reason=f"{lang[i]}: predicted {model.labels[int(pred[i])]!r}, gold {model.labels[int(y[i])]!r}",
                            meta={"language": str(lang[i]), "gold": model.labels[int(y[i])]})
-                      for i in sorted(wrong, key=lambda i: -probs[i].max())[: self.max_cases or None])
+                      for i in sorted(wrong, key=lambda i: -probs[i].max())[: case_limit(self.max_cases)])
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics), tables=tables,
                            charts=(chart,), cases=cases, warnings=tuple(warnings))
 

@@ -38,7 +38,8 @@ TIER_RULE = (
 )
 SPEAKERS_NOTE = (
     "Speaker counts are gflanguages' populations, which include second-language speakers: each ISO language is counted "
-    "once, but a sum over languages counts a multilingual person once per language"
+    "once, but a sum over languages counts a multilingual person once per language; the few languages that only CLDR "
+    "knows (Malay among them) have no population there and count as 0"
 )
 ENGLISH = "en_Latn"
 SAMPLE_FIELDS = ("styles", "tester", "specimen_48", "specimen_36", "specimen_32", "specimen_21", "specimen_16")

@@ -16,7 +16,7 @@ from audit.gates import Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from probes.base import Probe, register_probe
 from probes.multilingual import segment
-from probes.multilingual.common import check_languages, chosen, group_rows, tier_order
+from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, tier_order
 from probes.multilingual.languages import ENGLISH, TIER_RULE, Language, millions, registry, script_name
 
 LN2 = math.log(2.0)
@@ -79,7 +79,7 @@ class PerplexityProbe(Probe):
     default_thresholds = ()
 
     def __init__(self, *, languages: list[str] | None = None, max_languages: int | None = 40, max_chars: int = 80,
-                 seed: int = 0, max_cases: int | None = 8, thresholds: list[Threshold] | None = None) -> None:
+                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages
         self.max_languages = max_languages
@@ -155,7 +155,7 @@ class PerplexityProbe(Probe):
                            reason=f"{r['name']} ({millions(r['speakers'])} speakers): {r[what]:.2f} {label}, "
                                   f"{r['vs_english']:.1f}× English",
                            meta={"language": r["code"], "script": r["script"], "tier": r["tier"]})
-                      for r in ordered if r["code"] != ENGLISH)[: self.max_cases or None]
+                      for r in ordered if r["code"] != ENGLISH)[: case_limit(self.max_cases)]
         warnings = []
         short = [r for r in rows if r["tokens_scored"] < 5]
         if short:

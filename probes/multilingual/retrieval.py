@@ -18,7 +18,7 @@ from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
 from probes.multilingual.common import (
-    check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order,
+    case_limit, check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order,
 )
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
@@ -71,7 +71,7 @@ class RetrievalProbe(Probe):
     default_thresholds = ()
 
     def __init__(self, *, languages: list[str] | None = None, items: int = 40, min_items: int = 10, seed: int = 0,
-                 max_cases: int | None = 8, thresholds: list[Threshold] | None = None) -> None:
+                 max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages
         self.items = items
@@ -198,7 +198,7 @@ class RetrievalProbe(Probe):
                                   reason=f"{r['name']}: the name ranks its English twin {rank[i]} of {k} "
                                          f"(language accuracy {r['accuracy']:.0%})",
                                   meta={"language": r["code"], "key": key, "script": r["script"], "speakers": r["speakers"]}))
-            if len(cases) >= (self.max_cases or 8):
+            if len(cases) >= case_limit(self.max_cases):
                 break
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
                            tables={"languages": rows, "by_script": by_script, "by_tier": by_tier},

@@ -18,7 +18,7 @@ from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
 from probes.multilingual import coverage, segment
-from probes.multilingual.common import check_languages, chosen, group_rows, speakers_of, tier_order
+from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, speakers_of, tier_order
 from probes.multilingual.languages import (
     SPEAKERS_NOTE, TIER_RULE, Language, frequent_words, millions, parallel_names, registry, script_name,
 )
@@ -77,7 +77,7 @@ class TokenizerCoverageProbe(Probe):
     default_thresholds = ()
 
     def __init__(self, *, languages: list[str] | None = None, min_words: int = 20, frequent_words: int = 1000,
-                 seed: int = 0, max_cases: int | None = 8, thresholds: list[Threshold] | None = None) -> None:
+                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages
         self.min_words = min_words
@@ -190,7 +190,7 @@ class TokenizerCoverageProbe(Probe):
             poor = sorted(rows, key=lambda r: -((r["premium"] or 0) + r["unk_rate"]))[:3]
         poor.sort(key=lambda r: -r["speakers"])
         out = []
-        for r in poor[: self.max_cases or None]:
+        for r in poor[: case_limit(self.max_cases)]:
             lang = registry()[r["code"]]
             text = " ".join(lang.sample.split("\n")) or " · ".join(v[0] for v in list(parallel_names(lang).values())[:20])
             reason = (f"{r['name']} ({millions(r['speakers'])} speakers): {r['unk_rate']:.0%} of words contain [UNK]"

@@ -36,7 +36,7 @@ def make_key(*parts: str | bytes) -> str:
 
 def _dump(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    np.save(buf, np.asarray(a), allow_pickle=False)  # keeps 0-d arrays 0-d
     return buf.getvalue()
 
 

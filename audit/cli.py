@@ -213,8 +213,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from probes.base import registry
 
     for name, cls in registry().items():
-        needs = ", ".join(sorted(cls.requires)) or "any model"
-        print(f"{name:32} [{cls.suite}] {cls.title} (needs: {needs})")
+        print(f"{name:32} [{cls.suite}] {cls.title} (needs: {cls.needs()})")
     return EXIT_OK
 
 

@@ -120,27 +120,20 @@ class TextClassifier(AuditedModel):
         return getattr(self.model.config, "problem_type", None) == "multi_label_classification"
 
     def logits(self, texts: Sequence[str], strategy: str = "truncate") -> np.ndarray:
-        """Raw logits per text; long texts fitted by ``strategy`` (window_* average the window logits)."""
+        """Raw logits per text; long texts fitted by ``strategy`` (window_* average the windows' logits)."""
         rows, owner = self.engine.shape_long(texts, strategy)
-
-        def forward(b: Batch) -> list[np.ndarray]:
-            out = self.model(**self._model_inputs(b)).logits.float()
-            return list(out.cpu().numpy())
-
-        outs = self.engine.map("logits", rows, forward, desc="classify")
-        if not outs:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return _aggregate_windows(outs, owner, len(texts), "window_mean") if strategy.startswith("window") else np.stack(outs)
+        out = self.logits_rows(rows)
+        return _aggregate_windows(list(out), owner, len(texts), "window_mean") if strategy.startswith("window") and len(texts) else out
 
     def class_probs(self, texts: Sequence[str], strategy: str = "truncate") -> np.ndarray:
-        """Probabilities (softmax, or sigmoid for multi-label), shape [n, n_labels]."""
-        if strategy.startswith("window"):
-            rows, owner = self.engine.shape_long(texts, strategy)
-            probs = self._probs(self.logits_rows(rows))
-            return _aggregate_windows(list(probs), owner, len(texts), strategy) if len(texts) else probs
-        return self._probs(self.logits(texts, strategy))
+        """Probabilities (softmax, or sigmoid for multi-label), shape [n, n_labels]; window_mean averages
+        the windows' probabilities, window_max keeps the most confident window."""
+        rows, owner = self.engine.shape_long(texts, strategy)
+        probs = self._probs(self.logits_rows(rows))
+        return _aggregate_windows(list(probs), owner, len(texts), strategy) if strategy.startswith("window") and len(texts) else probs
 
     def logits_rows(self, rows: list[list[int]]) -> np.ndarray:
+        """Logits for rows of token ids already fitted to the limit."""
         def forward(b: Batch) -> list[np.ndarray]:
             return list(self.model(**self._model_inputs(b)).logits.float().cpu().numpy())
 
@@ -251,13 +244,24 @@ class MaskedLM(AuditedModel):
                 raise AuditError(f"text has no {self.mask_token} token (or it was truncated away): {t[:80]!r}")
 
         def forward(b: Batch) -> list[np.ndarray]:
-            logits = self.model(**self._model_inputs(b)).logits.float()
             pos = (b.input_ids == mask_id).int().argmax(dim=1)
-            rows = logits[torch.arange(len(pos)), pos].log_softmax(-1)
+            rows = self._logits_at(b, pos).float().log_softmax(-1)
             return list(rows[:, cand.to(rows.device)].cpu().numpy())
 
         out = self.engine.map(f"mask_fill:{cand.tolist()}", ids, forward, desc="fill-mask")
         return np.stack(out) if out else np.zeros((0, len(candidates)), dtype=np.float32)
+
+    def _logits_at(self, b: Batch, pos: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits at one position per row. The LM head runs on that position only when the
+        model exposes it (BERT's ``cls``, RoBERTa's ``lm_head``): the full-vocabulary projection at every
+        position is most of the cost of a small masked LM."""
+        rows = torch.arange(len(pos), device=pos.device)
+        head = getattr(self.model, "cls", None) or getattr(self.model, "lm_head", None)
+        base = getattr(self.model, "base_model", None)
+        if head is not None and base is not None and base is not self.model:
+            hidden = base(**self._model_inputs(b)).last_hidden_state
+            return head(hidden[rows, pos][:, None, :])[:, 0]
+        return self.model(**self._model_inputs(b)).logits[rows, pos]
 
     def token_scores(self, texts: Sequence[str]) -> list[TokenScores]:
         """Pseudo-log-likelihood: each non-special token masked in turn, log P(original token)."""
@@ -275,10 +279,9 @@ class MaskedLM(AuditedModel):
                 owner.append(i)
 
         def forward(b: Batch) -> list[np.ndarray]:
-            logits = self.model(**self._model_inputs(b)).logits.float()
-            pos = torch.tensor([e[0] for e in b.extras], device=logits.device)
-            tok = torch.tensor([e[1] for e in b.extras], device=logits.device)
-            lp = logits[torch.arange(len(pos), device=logits.device), pos].log_softmax(-1)
+            pos = torch.tensor([e[0] for e in b.extras], device=b.input_ids.device)
+            tok = torch.tensor([e[1] for e in b.extras], device=b.input_ids.device)
+            lp = self._logits_at(b, pos).float().log_softmax(-1)
             return list(lp.gather(1, tok[:, None])[:, 0].cpu().numpy())
 
         scores = self.engine.map("pll", rows, forward, extras=extras, desc="pseudo-log-likelihood")
@@ -353,8 +356,24 @@ class SentenceEncoder(AuditedModel):
         self.normalize = normalize
 
     def embed(self, texts: Sequence[str], strategy: str = "truncate") -> np.ndarray:
-        """One vector per text, shape [n, dim]; window_* average the windows' vectors."""
+        """One vector per text, shape [n, dim]; window_mean averages the windows' vectors.
+
+        window_max has no meaning for a vector and is refused; classifiers built on an encoder
+        (zero-shot) pick the most confident window instead.
+        """
+        if strategy == "window_max":
+            raise AuditError("window_max picks the most confident window of a classifier; for embeddings use window_mean")
         rows, owner = self.engine.shape_long(texts, strategy)
+        outs = self.embed_rows(rows)
+        if not outs:
+            return np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+        vecs = _aggregate_windows(outs, owner, len(texts), "window_mean") if strategy.startswith("window") else np.stack(outs)
+        if self.normalize and strategy.startswith("window"):
+            vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
+        return vecs
+
+    def embed_rows(self, rows: list[list[int]]) -> list[np.ndarray]:
+        """One vector per row of token ids (already fitted to the limit)."""
         pooling = self.pooling
 
         def forward(b: Batch) -> list[np.ndarray]:
@@ -370,13 +389,7 @@ class SentenceEncoder(AuditedModel):
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             return list(pooled.cpu().numpy())
 
-        outs = self.engine.map(f"embed:{pooling}:{self.normalize}", rows, forward, desc="embed")
-        if not outs:
-            return np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
-        vecs = _aggregate_windows(outs, owner, len(texts), "window_mean") if strategy.startswith("window") else np.stack(outs)
-        if self.normalize and strategy.startswith("window"):
-            vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(min=1e-12)
-        return vecs
+        return self.engine.map(f"embed:{pooling}:{self.normalize}", rows, forward, desc="embed")
 
     def _model_inputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
@@ -411,12 +424,15 @@ class ZeroShotClassifier(SentenceEncoder):
         return self._centroids
 
     def class_probs(self, texts: Sequence[str], strategy: str = "truncate") -> np.ndarray:
-        v = self.embed(texts, strategy)
-        if len(v) == 0:
+        """Label probabilities; window_* score every window, then average (mean) or keep the most confident (max)."""
+        if not texts:
             return np.zeros((0, len(self.prototypes)), dtype=np.float32)
+        rows, owner = self.engine.shape_long(texts, strategy)
+        v = np.stack(self.embed_rows(rows))
         v = v / np.linalg.norm(v, axis=1, keepdims=True).clip(min=1e-12)
         sims = torch.from_numpy((v @ self.centroids().T).astype(np.float32))
-        return torch.softmax(sims / self.temperature, dim=-1).numpy()
+        probs = torch.softmax(sims / self.temperature, dim=-1).numpy()
+        return _aggregate_windows(list(probs), owner, len(texts), strategy) if strategy.startswith("window") else probs
 
 
 # ----------------------------------------------------------------------------------------------

@@ -96,8 +96,7 @@ def build_probes(
                 probe.validate(model)  # raises the explanatory error
             skipped.append(ProbeResult(
                 probe=cls.name, suite=cls.suite, title=cls.title, status="skipped",
-                headline=f"Skipped: needs {', '.join(sorted(cls.requires - model.capabilities)) or 'a kind of model'} "
-                         f"that a {model.task} model is not (see `audit list`).",
+                headline=f"Skipped: needs {cls.needs()}, which a {model.task} model does not offer.",
                 card=dict(cls.card)))
             continue
         probe.validate(model)

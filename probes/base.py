@@ -34,6 +34,8 @@ class Probe:
     title: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
     """Adapter capabilities needed, e.g. {"class_probs"}; the runner skips probes a model cannot serve."""
+    requires_any: ClassVar[tuple[frozenset[str], ...]] = ()
+    """Alternatives, at least one of which must be offered too (e.g. mask_fill or next_token)."""
     card: ClassVar[dict[str, Any]] = {}
     """What it measures, how to read it, sources, limits: composed into the report."""
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
@@ -57,17 +59,25 @@ class Probe:
                     params[pname] = value
         return params
 
+    @classmethod
+    def needs(cls) -> str:
+        """What a model must offer, in words (for `audit list` and skip messages)."""
+        parts = [", ".join(sorted(cls.requires))] if cls.requires else []
+        if cls.requires_any:
+            parts.append(" or ".join("+".join(sorted(r)) for r in cls.requires_any))
+        return " and ".join(parts) or "any model"
+
     def supports(self, model: AuditedModel) -> bool:
-        return self.requires <= model.capabilities
+        caps = model.capabilities
+        return self.requires <= caps and (not self.requires_any or any(r <= caps for r in self.requires_any))
 
     def validate(self, model: AuditedModel) -> None:
         """Check parameters against the model; raise AuditError with a one-line fix."""
         if self.max_cases is not None and self.max_cases < 1:
             raise AuditError(f"{self.name}: max_cases must be at least 1, got {self.max_cases}")
-        missing = self.requires - model.capabilities
-        if missing:
+        if not Probe.supports(self, model):
             raise AuditError(
-                f"probe {self.name!r} needs a model that offers {', '.join(sorted(missing))}; "
+                f"probe {self.name!r} needs a model that offers {self.needs()}; "
                 f"{model.info.spec} is a {model.task} model — pick another probe or pass --task"
             )
 

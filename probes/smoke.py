@@ -70,7 +70,7 @@ class PerturbationProbe(Probe):
     name = "robustness.perturbation"
     suite = "robustness"
     title = "Robustness to meaning-preserving edits"
-    requires = frozenset()
+    requires_any = (frozenset({"class_probs"}), frozenset({"embed"}))
     card = {
         "what": "Applies small edits that keep the meaning (double spaces, lower-casing, dropping the final full stop, "
                 "one swapped letter) to varied sentences and measures how often a classifier's label flips, or how far an "
@@ -89,15 +89,10 @@ class PerturbationProbe(Probe):
         self.texts = texts
         self.perturbations = perturbations
 
-    def supports(self, model) -> bool:  # type: ignore[no-untyped-def]
-        return bool({"class_probs", "embed"} & model.capabilities)
-
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         from audit.errors import AuditError
 
         super().validate(model)
-        if not self.supports(model):
-            raise AuditError(f"probe {self.name!r} needs a classifier or an encoder; {model.info.spec} is a {model.task} model")
         for p in self.perturbations or []:
             if p not in PERTURBATIONS:
                 raise unknown_name("perturbation", p, PERTURBATIONS)

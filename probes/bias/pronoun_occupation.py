@@ -61,14 +61,8 @@ class PronounOccupationProbe(Probe):
         self.pronouns = pronouns
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
 
-    def supports(self, model: Any) -> bool:
-        return any(req <= model.capabilities for req in self.requires_any)
-
     def validate(self, model: Any) -> None:
         super().validate(model)
-        if not self.supports(model):
-            raise AuditError(f"probe {self.name!r} needs a model that offers mask_fill or next_token (a masked or causal "
-                             f"language model); {model.info.spec} is a {model.task} model — pick another probe or pass --task")
         if self.occupations is not None and not [o for o in self.occupations if str(o).strip()]:
             raise AuditError(f"{self.name}: the occupation list is empty (empty lexicon); give at least one occupation")
         if self.pronouns is not None and len(self.pronouns) != 3:

@@ -58,8 +58,6 @@ def test_bad_input(tiny):
         LanguageModelProbe(lengths=[20, 64]).validate(tiny("gpt2"))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="engine bug: audit.cache._dump stores a 0-d array as shape (1,) "
-                   "(np.ascontiguousarray), so MaskedLM.token_scores fails on float(v) for rows served from the cache")
 def test_second_run_on_a_masked_lm(tiny_path):
     model = fresh(tiny_path, "roberta-mlm")
     LanguageModelProbe(**PARAMS).run(model)

@@ -96,7 +96,9 @@ def build_probes(
                 probe.validate(model)  # raises the explanatory error
             skipped.append(ProbeResult(
                 probe=cls.name, suite=cls.suite, title=cls.title, status="skipped",
-                headline=f"Skipped: needs {cls.needs()}, which a {model.task} model does not offer.",
+                headline=(f"Skipped: needs {cls.needs()}, which a {model.task} model does not offer."
+                          if not Probe.supports(probe, model) else
+                          "Skipped: does not apply to this model with these parameters (see the card; e.g. name the languages)."),
                 card=dict(cls.card)))
             continue
         probe.validate(model)
@@ -181,4 +183,7 @@ def explain_telling_cases(model: AuditedModel, results: list[ProbeResult], metho
         return []
     quota = max(1, limit // len(per_probe))
     cases = [Case(**{**c.__dict__, "meta": {**c.meta, "probe": r.probe}}) for r in per_probe for c in r.cases[:quota]]
-    return explain_cases(model, cases[:limit], method=method, max_cases=limit)
+    try:
+        return explain_cases(model, cases[:limit], method=method, max_cases=limit)
+    except AuditError as exc:  # e.g. a head the explanation module does not cover: say so, keep the audit
+        return [{"text": "", "probe": None, "method": method, "error": f"explanations unavailable: {exc}"}]

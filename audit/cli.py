@@ -197,9 +197,12 @@ def _print_summary(result: Any, written: dict[str, Path]) -> None:
     gates = result.gates
     fails = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
+    skipped = [p.probe for p in result.probes if p.status == "skipped"]
     for p in result.probes:
-        mark = "skip" if p.status == "skipped" else "ok"
-        print(f"  {mark:4} {p.probe:32} {p.headline}")
+        if p.status != "skipped":
+            print(f"  {p.status:5} {p.probe:32} {p.headline}")
+    if skipped:
+        print(f"  skip  {len(skipped)} probes that do not apply to a {result.model.task} model: {', '.join(skipped)}")
     for g in fails:
         print(f"  FAIL {g.probe}: {g.reason}")
     print(f"{len(gates) - len(fails) - len(unsure)} gates passed, {len(fails)} failed, {len(unsure)} inconclusive "

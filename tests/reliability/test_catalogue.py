@@ -200,14 +200,14 @@ CATALOGUE: list[Entry] = [
     Entry("unknown-task-close-match", lambda c: c.run(c.model("classifier"), "--task", "text-clasification"),
           error="did you mean 'text-classification'"),
     Entry("unknown-explain-method", lambda c: [a for a in c.run(c.model("classifier"), "--explain-method", "integrated-gradient")
-                                               if a != "--no-explain"], error="unknown"),
+                                               if a != "--no-explain"], error="unknown explanation method 'integrated-gradient'",
+          bug="run_audit validates the method only inside explain_telling_cases, whose AuditError it now swallows: a "
+              "misspelt --explain-method gives exit 0 and no explanations"),
     Entry("unknown-device", lambda c: c.run(c.model("classifier"), "--device", "tpu"), error="unknown device"),
     Entry("unknown-dtype", lambda c: c.run(c.model("classifier"), "--dtype", "fp8"), error="unknown dtype"),
     Entry("batch-size-zero", lambda c: c.run(c.model("classifier"), "--batch-size", "0"), error="--batch-size"),
     Entry("max-cases-negative", lambda c: c.run(c.model("classifier"), "--max-cases", "-1"), error="--max-cases"),
     Entry("seed-not-a-number", lambda c: c.run(c.model("classifier"), "--seed", "abc"), error="--seed"),
-    Entry("debug-flag-after-the-command", lambda c: ["run", str(c.tmp / "nowhere"), "--debug", "--out", str(c.out)],
-          error="does not exist", bug="--debug is accepted only before the sub-command, yet the hint says 're-run with --debug'"),
     # ---- configs -------------------------------------------------------------------------------------
     Entry("config-wrong-type", lambda c: c.config("seed: zero\n"), error="audit.yaml:1: seed: expected a whole number"),
     Entry("config-unknown-key", lambda c: c.config("model: default\nsedd: 3\n"), error="did you mean 'seed'"),
@@ -308,3 +308,14 @@ def test_bad_input(entry: Entry, models: dict[str, Path], real_results: Path, tm
     loaded = AuditResult.load(ctx.out / "results.json")
     assert entry.check is not None
     entry.check(loaded, ctx)
+
+
+@pytest.mark.xfail(strict=True, reason="--debug is accepted only before the sub-command, yet every error says "
+                                       "'re-run with --debug': `audit run X --debug` answers 'unrecognized arguments'")
+def test_debug_flag_works_after_the_command(tmp_path: Path) -> None:
+    """The hint says "re-run with --debug"; users append it. Then the traceback must come out."""
+    from audit.cli import main
+    from audit.errors import AuditError
+
+    with pytest.raises(AuditError, match="does not exist"):
+        main(["run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--debug"])

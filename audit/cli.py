@@ -26,18 +26,6 @@ class _Parser(argparse.ArgumentParser):
         raise AuditError(f"{message} (see `{self.prog} --help`)")
 
 
-def _batch_size(value: str) -> int | None:
-    if value == "auto":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--batch-size must be 'auto' or a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--batch-size must be 'auto' or a positive integer, got {value}")
-    return n
-
-
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -46,6 +34,16 @@ def _positive(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return n
+
+
+def _batch_size(value: str) -> int | None:
+    """'auto' (the token budget decides) or a positive number of rows."""
+    if value == "auto":
+        return None
+    try:
+        return _positive(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--batch-size must be 'auto' or a positive integer, got {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

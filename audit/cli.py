@@ -104,14 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Refuse a second audit writing into the same folder at the same time."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".audit.lock", "w") as fh:
+    """Refuse a second audit writing into the same folder at the same time; taken before the run, so a
+    refused audit costs nothing. A folder this call created is removed again when the run fails."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = open(out / ".audit.lock", "w")
+    except OSError as exc:
+        raise AuditError(f"cannot write to --out {out} ({exc.strerror}); pass a writable folder") from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise AuditError(f"another audit is writing to {out}; wait for it or pass a different --out") from None
-        yield
+        try:
+            yield
+        except BaseException:
+            if created:
+                (out / ".audit.lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            raise
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -148,28 +161,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
     if out.exists() and not out.is_dir():
         raise AuditError(f"--out {out} is a file; pass a folder")
-    result = run_audit(
-        model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-        trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
-        **kwargs,
-    )
-    if cfg is not None:
-        cfg.check_gates(result)
-    if baseline is not None:
-        from audit.ci import baseline_gates
-        from audit.results import ProbeResult
-
-        tol = tolerance
-        gates = baseline_gates(result, baseline, tol)
-        result = AuditResult(**{**result.__dict__, "probes": result.probes + (ProbeResult(
-            probe="baseline", suite="baseline", title="Regression against the baseline run",
-            headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tol:g} against {baseline_path}.",
-            gates=gates),)})
     from audit import distributed
 
-    if not distributed.is_main_process():  # under accelerate launch, the main process writes
-        return EXIT_OK if result.passed else EXIT_GATE_FAILED
-    with _locked(out):
+    main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
+    with _locked(out) if main_process else contextlib.nullcontext():
+        result = run_audit(
+            model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
+            trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
+            **kwargs,
+        )
+        if cfg is not None:
+            cfg.check_gates(result)
+        if baseline is not None:
+            from audit.ci import baseline_gates
+            from audit.results import ProbeResult
+
+            gates = baseline_gates(result, baseline, tolerance)
+            result = AuditResult(**{**result.__dict__, "probes": result.probes + (ProbeResult(
+                probe="baseline", suite="baseline", title="Regression against the baseline run",
+                headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tolerance:g} against {baseline_path}.",
+                gates=gates),)})
+        if not main_process:
+            return EXIT_OK if result.passed else EXIT_GATE_FAILED
         written = _write_outputs(result, out)
         if args.junit or args.summary:
             from audit.ci import junit_xml, markdown_summary
@@ -224,6 +237,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     result = AuditResult.load(args.results)
     out = Path(args.output)
+    if out.suffix.lower() not in (".html", ".htm", ".md"):
+        raise AuditError(f"cannot write a report as {out.name}: name it .html or .md")
     fmt = "md" if out.suffix.lower() == ".md" else "html"
     if out.name in ("report.html", "report.md"):  # the full set: page plus the per-case data files it links
         written = reports.write_report(result, out.parent, formats=(fmt,))
@@ -237,6 +252,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -224,6 +224,12 @@ def _plain(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Pa
     if isinstance(node, yaml.SequenceNode):
         return [_plain(v, file, path + (i,), marks) for i, v in enumerate(node.value)]
     value = _SCALARS.construct_object(node)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise AuditError(f"{file}:{node.start_mark.line + 1}: {'.'.join(map(str, path))}: text holds a lone surrogate "
+                             f"({value[exc.start]!r}); write the character itself or a \\U0001XXXX escape") from None
     if not isinstance(value, (str, int, float, bool, type(None))):
         value = str(node.value)  # dates and the like: keep the text as written
     return value

@@ -249,11 +249,18 @@ class Engine:
                 try:
                     outputs = self._forward(forward, [ids[i] for i in chunk], [ex[i] for i in chunk])
                 except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-                    if not _is_oom(exc) or len(chunk) == 1:
+                    if not _is_oom(exc):
                         raise
+                    if len(chunk) == 1:
+                        raise AuditError(f"out of memory on a single input of {len(ids[chunk[0]])} tokens on {self.device}; "
+                                         "free memory, or use --dtype bf16 or --device cpu") from None
                     self._back_off(len(chunk), len(ids[chunk[0]]))
                     queue.extendleft(reversed(self._plan(chunk, ids)))
                     continue
+                broken = sum(1 for o in outputs if np.isnan(o).any() or np.isposinf(o).any())
+                if broken:
+                    raise AuditError(f"the model returned NaN or infinite values ({primitive}) for {broken} of {len(chunk)} inputs; "
+                                     f"its weights are broken or overflow in {self.dtype} — check the weights, or try --dtype fp32")
                 new = {keys[i]: out for i, out in zip(chunk, outputs)}
                 if self.world == 1:
                     self.cache.put_many(new)  # committed per batch: a killed run resumes from here

@@ -536,7 +536,10 @@ def _check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> tu
         raise AuditError(f"{cfg_path} has no 'model_type'; it is not a transformers config")
     for item in path.rglob("*"):
         if item.is_symlink():
-            target = item.resolve()
+            try:
+                target = item.resolve()
+            except (RuntimeError, OSError):
+                raise AuditError(f"{item} is a symlink loop; remove it from the model folder") from None
             if path.resolve() not in target.parents and target != path.resolve():
                 raise AuditError(f"{item} is a symlink pointing outside the model folder (to {target}); refusing to follow it")
     if config.get("auto_map") and not trust_remote_code:
@@ -553,6 +556,15 @@ def _check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> tu
             )
         if not pickles:
             raise AuditError(f"{path} has no weights (*.safetensors); re-save the model with save_pretrained")
+    from safetensors import SafetensorError, safe_open
+
+    for w in safetensors:
+        try:
+            with safe_open(str(w), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise AuditError(f"{w} is corrupt or truncated ({str(exc).splitlines()[0][:160]}); download it again or re-save "
+                             "the model with save_pretrained") from None
     return config, safetensors or pickles
 
 
@@ -667,6 +679,12 @@ def load(
     auto_cls = getattr(transformers, _AUTO_CLASSES[task])
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision, "local_files_only": offline or r.path is not None}
     kwargs["use_safetensors"] = None if allow_pickle else True
+    if r.path is not None:
+        try:
+            transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
+        except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a config it cannot read
+            raise AuditError(f"{r.path / 'config.json'} is not a valid {config.get('model_type')} config "
+                             f"({str(exc).splitlines()[0][:160]}); re-save the model with save_pretrained") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=trust_remote_code,
                                                   revision=revision, local_files_only=kwargs["local_files_only"])
@@ -674,6 +692,9 @@ def load(
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
     if not getattr(tokenizer, "is_fast", False):
         raise AuditError(f"{spec} has no fast tokenizer (tokenizer.json); convert it with the tokenizers library")
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        raise AuditError(f"{spec} has no tokenizer vocabulary (tokenizer.json or vocabulary files), so every word would be "
+                         "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
     try:
         model = _from_pretrained(auto_cls, source, kwargs, dev)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -688,6 +709,8 @@ def load(
                     token_budget=token_budget, batch_size=batch_size,
                     cache=OutputCache(cache_dir if cache_dir is not None else _cache_root()) if use_cache else None,
                     progress=progress)
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = engine.pad_id  # heads that pick the last non-pad token (GPT-2 classifiers) need it
     if task == "zero-shot-classification":
         protos = labels or SENTIMENT_PROTOTYPES
         label_names = tuple(protos)

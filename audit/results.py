@@ -204,6 +204,8 @@ class AuditResult:
             raise AuditError(f"results file not found: {path}; run `audit run` first") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AuditError(f"{path} is not valid results JSON ({exc}); pass the results.json that `audit run` wrote") from None
+        if not isinstance(data, dict):
+            raise AuditError(f"{path} is not an audit results file (it holds a JSON {type(data).__name__}); pass the results.json that `audit run` wrote")
         try:
             return cls.from_dict(data)
         except (KeyError, TypeError) as exc:

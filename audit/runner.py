@@ -135,6 +135,12 @@ def run_audit(
 
     ``explain`` is True (Integrated Gradients), a method name, or False.
     """
+    if explain is not True and explain is not False:
+        from audit.errors import unknown_name
+        from audit.explain.methods import METHODS
+
+        if str(explain) not in METHODS:
+            raise unknown_name("explanation method", str(explain), METHODS)
     t0 = time.perf_counter()
     seed_everything(seed)
     if isinstance(model, AuditedModel):

@@ -57,6 +57,8 @@ def load_pairs_file(path: str | Path) -> list[Pair]:
     import datasets
 
     datasets.disable_progress_bars()
+    if sum(1 for line in p.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()) < 2:
+        raise AuditError(f"pairs file {path} has no rows; add pairs below the header ({', '.join(REQUIRED_COLUMNS)})")
     try:
         ds = datasets.load_dataset("csv", data_files=str(p), split="train", keep_in_memory=True)
     except Exception as exc:  # datasets raises many types for a malformed CSV

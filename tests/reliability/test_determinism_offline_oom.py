@@ -144,8 +144,6 @@ def test_out_of_memory_mid_run_backs_off_and_gives_the_same_result(models: dict[
         np.testing.assert_allclose(a.ci, b.ci)
 
 
-@pytest.mark.xfail(strict=True, reason="out of memory on a single input re-raises torch.cuda.OutOfMemoryError: "
-                                       "exit 3 'internal error' instead of a one-line user error")
 def test_out_of_memory_on_one_input_is_a_clear_error(models: dict[str, Path], tmp_path: Path,
                                                      cli: Callable[..., CliRun], monkeypatch: pytest.MonkeyPatch) -> None:
     import audit.runner

@@ -133,8 +133,6 @@ def test_a_second_audit_into_the_same_folder_is_refused(models: dict[str, Path],
     assert (out / "results.json").read_bytes() != before
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI takes OUT/.audit.lock only after the whole run, so a refused audit "
-                                       "has already spent its full running time")
 def test_a_locked_folder_is_refused_before_the_run(models: dict[str, Path], tmp_path: Path,
                                                    cli: Callable[..., CliRun], monkeypatch: pytest.MonkeyPatch) -> None:
     import audit.runner
@@ -167,8 +165,6 @@ def _read_only(folder: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="a read-only --out is found only when writing, after the whole run: "
-                                       "PermissionError gives exit 3 'internal error' instead of a user error")
 def test_read_only_out_is_a_user_error(models: dict[str, Path], tmp_path: Path, cli: Callable[..., CliRun]) -> None:
     out = tmp_path / "locked-down"
     with _read_only(out):

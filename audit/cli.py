@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML audit config (see `audit init`)")
     run.add_argument("--out", default=None, help="output folder (default: audit-out)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
+    run.add_argument("--device-map", default=None, help="'auto': spread a model larger than one GPU over the devices (Accelerate)")
     run.add_argument("--dtype", default=None, help="auto (default: bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16")
     run.add_argument("--batch-size", type=_batch_size, default=None, help="'auto' (token budget, default) or a fixed number of rows")
     run.add_argument("--max-cases", type=_positive, default=None, help="cap the number of cases per probe (seeded sample)")
@@ -168,7 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = run_audit(
             model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
-            **kwargs,
+            device_map=args.device_map, **kwargs,
         )
         if cfg is not None:
             cfg.check_gates(result)

@@ -617,6 +617,7 @@ def load(
     revision: str | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    device_map: str | None = None,
     labels: dict[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> AuditedModel:
@@ -679,6 +680,8 @@ def load(
     auto_cls = getattr(transformers, _AUTO_CLASSES[task])
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision, "local_files_only": offline or r.path is not None}
     kwargs["use_safetensors"] = None if allow_pickle else True
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     if r.path is not None:
         try:
             transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
@@ -696,10 +699,14 @@ def load(
         raise AuditError(f"{spec} has no tokenizer vocabulary (tokenizer.json or vocabulary files), so every word would be "
                          "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
     try:
-        model = _from_pretrained(auto_cls, source, kwargs, dev)
+        model = _from_pretrained(auto_cls, source, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
-    model.eval().to(dev)
+    if device_map is None:
+        model.eval().to(dev)
+    else:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
+        model.eval()
+        dev = model.get_input_embeddings().weight.device
 
     max_length, max_source = _max_length(tokenizer, config, st_max)
     fingerprint = weights_sha or getattr(model.config, "_commit_hash", None) or hashlib.sha256(
@@ -749,7 +756,7 @@ def load(
     return ADAPTERS[task](model, tokenizer, info, engine)
 
 
-def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any], dev: torch.device) -> torch.nn.Module:
+def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> torch.nn.Module:
     try:
         return auto_cls.from_pretrained(source, attn_implementation="sdpa", **kwargs)
     except (ValueError, ImportError) as exc:

@@ -126,6 +126,7 @@ def run_audit(
     offline: bool | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    device_map: str | None = None,
     explain: bool | str = True,
     max_explanations: int = 16,
     progress: bool = True,
@@ -148,7 +149,7 @@ def run_audit(
     else:
         m = load(model, task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
                  use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code,
-                 allow_pickle=allow_pickle, progress=progress)
+                 allow_pickle=allow_pickle, device_map=device_map, progress=progress)
     t_load = time.perf_counter()
     chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
                                    thresholds=thresholds, seed=seed, max_cases=max_cases)

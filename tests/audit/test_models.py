@@ -163,3 +163,13 @@ def test_tampered_default_copy_is_a_local_model_with_its_own_hash(tmp_path):
     folder = testing.copy_default(tmp_path / "copy")
     m = load(str(folder), progress=False, use_cache=False)
     assert m.info.source == "local" and m.info.weights_sha256 == DEFAULT_SHA256 and m.task == "feature-extraction"
+
+
+def test_device_map_auto_places_the_model_and_gives_the_same_outputs(tiny_path):
+    """device_map='auto' (Accelerate) is the path for models larger than one GPU; on a CPU machine it
+    must place everything on the CPU and change nothing."""
+    path = str(tiny_path("bert-classifier"))
+    plain = load(path, progress=False, use_cache=False)
+    mapped = load(path, progress=False, use_cache=False, device_map="auto")
+    assert mapped.engine.device == mapped.model.get_input_embeddings().weight.device
+    np.testing.assert_allclose(mapped.class_probs(["a test", "another one"]), plain.class_probs(["a test", "another one"]), atol=1e-6)

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--dry-run", action="store_true", help="count cases and forward passes per suite and estimate the time; run nothing, write nothing")
 
     sub.add_parser("list", help="list the probes, one line each")
 
@@ -162,6 +163,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
     if out.exists() and not out.is_dir():
         raise AuditError(f"--out {out} is a file; pass a folder")
+    if args.dry_run:
+        return _dry_run(model, args, kwargs)
     from audit import distributed
 
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
@@ -195,6 +198,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 written["summary"] = write_atomic(args.summary, markdown_summary(result))
     _print_summary(result, written)
     return EXIT_OK if result.passed else EXIT_GATE_FAILED
+
+
+def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    from audit import dryrun
+    from audit.models import load
+    from audit.runner import build_probes
+
+    m = load(model, task=kwargs.get("task"), device=kwargs.get("device") or "auto", dtype=kwargs.get("dtype") or "auto",
+             batch_size=kwargs.get("batch_size"), use_cache=False, offline=True if args.offline else None,
+             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False)
+    probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
+                                   probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
+                                   seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
+    rows, rate = dryrun.plan(m, probes)
+    print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
+    return EXIT_OK
 
 
 def _write_outputs(result: Any, out: Path) -> dict[str, Path]:

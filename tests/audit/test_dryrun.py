@@ -1,0 +1,28 @@
+"""--dry-run counts what a run computes, writes nothing, and takes a fraction of the time."""
+from audit import dryrun
+from audit.cli import main
+from audit.models import load
+from audit.runner import build_probes, run_audit
+
+
+def test_counts_equal_a_real_run_for_probes_whose_inputs_do_not_depend_on_answers(tiny_path):
+    path = str(tiny_path("bert-classifier"))
+    names = ["robustness.perturbation", "bias.counterfactual"]
+    params = {"bias.counterfactual": {"axes": ["gender", "age"]}}
+    model = load(path, progress=False, use_cache=False)
+    probes, _ = build_probes(model, suites=None, probes=names, probe_params=params, thresholds=None, seed=0, max_cases=None)
+    rows, rate = dryrun.plan(model, probes)
+    real = run_audit(path, probes=names, probe_params=params, explain=False, use_cache=False, progress=False)
+    assert sum(r.sequences for r in rows) == real.throughput["sequences"]
+    assert sum(r.tokens for r in rows) == real.throughput["tokens"]
+    assert rate > 0 and all(r.seconds >= 0 for r in rows)
+    assert dryrun.surrogate(model).model.config.num_hidden_layers == 1
+    assert model.model.config.num_hidden_layers == 2  # the real model is untouched
+
+
+def test_cli_dry_run_prints_a_plan_and_writes_nothing(tiny_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(tiny_path("bert-classifier")), "--suite", "robustness", "--dry-run", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "robustness.perturbation" in text and "forward passes" in text and "est. s" in text
+    assert not out.exists()

@@ -68,14 +68,14 @@ def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], p
         base[i, : len(r)] = torch.tensor([t if s else baseline_id for t, s in zip(r, sp)], dtype=torch.long)
         if words is not None:
             word_mask[i, : len(r)] = torch.tensor([n_words if w is None else w for w in words[i]], dtype=torch.long)
-    refs = [t.reference for t in targets]
-    if head.uses_reference:
-        reference = torch.tensor(np.stack(refs), dtype=torch.float32)
-    else:
-        reference = torch.zeros((n, 1))
+    reference = head.reference_tensor(targets)
+    types = torch.zeros_like(ids)
+    for i, (r, t) in enumerate(zip(rows, targets)):
+        if t.segment > 0:  # token type 1 from the second segment to the end of the row, 0 on padding
+            types[i, t.segment : len(r)] = 1
     dev = head.device
     mask = mask.to(dev)
-    return Packed(ids.to(dev), base.to(dev), mask, head.position_ids(mask), torch.zeros_like(ids).to(dev),
+    return Packed(ids.to(dev), base.to(dev), mask, head.position_ids(mask), types.to(dev),
                   torch.tensor([t.index for t in targets], device=dev), torch.tensor(list(positions), device=dev),
                   reference.to(dev), word_mask.to(dev))
 

@@ -16,7 +16,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--method", action="append", dest="methods", metavar="METHOD",
                    help=f"attribution method (repeatable; default ig): {', '.join(METHODS)}")
     p.add_argument("--target", help="label (LABEL@k for token classification), token (language models) or reference "
-                                    "text (sentence encoders); default: the prediction")
+                                    "text (sentence encoders), answer text (question answering), target text (seq2seq); "
+                                    "default: the prediction")
+    p.add_argument("--question", help="question-answering models: the question asked of the text (the context)")
     p.add_argument("--pair", help="a counterfactual version of the (single) text, explained for the same target")
     p.add_argument("--task", help="task head, when detection is not what you want")
     p.add_argument("--baseline", default="pad", help="pad (default) or mask: the token that replaces words in the baseline")
@@ -43,7 +45,8 @@ def main(args: argparse.Namespace) -> int:
         raise AuditError(f"--html {args.html}: give a file name ending in .html")
     model = load(args.model, task=args.task, device=args.device, offline=True if args.offline else None, progress=False)
     result = explain(model, args.text, method=args.methods or ["ig"], target=args.target, n_steps=args.n_steps,
-                     baseline=args.baseline, pairs=[args.pair] if args.pair is not None else None, truncate=args.truncate)
+                     baseline=args.baseline, pairs=[args.pair] if args.pair is not None else None, truncate=args.truncate,
+                     question=args.question)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
     else:

@@ -15,7 +15,6 @@ from audit.explain.batching import Budget, Job, score_rows
 from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import Head, head_for
-from audit.explain.words import encode
 from audit.models import AuditedModel
 from audit.results import Case
 
@@ -74,6 +73,8 @@ def explain(
     faithfulness: bool = True,
     token_budget: int | None = None,
     seed: int = 0,
+    question: str | Sequence[str | None] | None = None,
+    pair_question: str | Sequence[str | None] | None = None,
 ) -> ExplanationSet:
     """Attribute the model's output on each text to its tokens and words.
 
@@ -81,6 +82,10 @@ def explain(
     reference text (sentence encoders); one for all texts or one per text; None = the prediction.
     ``pairs``: counterfactual sides, one per text (or None), explained for the same target.
     ``method``: one name or several (then rank agreement between them is reported).
+    ``question``: question-answering models only, the question(s) asked of the texts (the contexts); a target
+    there is an answer text of the context (default: the model's best span). ``pair_question``: the question
+    of each pair's context (default: the same question). Sequence-to-sequence: ``target`` is the target text
+    (default: the model's greedy output).
     """
     t0 = time.perf_counter()
     if isinstance(texts, str):
@@ -98,10 +103,16 @@ def explain(
     targets = _per_text(target, len(texts), "target")
     pair_list = _per_text(pairs, len(texts), "pairs") if pairs is not None else [None] * len(texts)
 
-    encoded = encode(model, texts, truncate=truncate)
+    questions = _per_text(question, len(texts), "question") if question is not None else None
+    pair_questions = _per_text(pair_question, len(texts), "pair_question") if pair_question is not None else questions
+    if pair_question is not None and questions is not None:
+        pair_questions = [pq if pq is not None else q for pq, q in zip(pair_questions, questions)]  # type: ignore[arg-type]
+    encoded = head.encode(texts, targets, questions, truncate=truncate)
     resolved = head.resolve(encoded, targets)
     with_pair = [i for i, p in enumerate(pair_list) if p is not None]
-    pair_enc = encode(model, [pair_list[i] for i in with_pair], truncate=truncate) if with_pair else []
+    pair_enc = head.encode([pair_list[i] for i in with_pair], [targets[i] for i in with_pair],
+                           [pair_questions[i] for i in with_pair] if pair_questions is not None else None,
+                           truncate=truncate, pairs=True) if with_pair else []
     pair_targets = head.follow([resolved[i] for i in with_pair], pair_enc) if with_pair else []
     jobs = [Job(e, t) for e, t in zip(encoded, resolved)] + [Job(e, t) for e, t in zip(pair_enc, pair_targets)]
 
@@ -133,7 +144,9 @@ def explain(
     summary: dict[str, Any] = {}
     agreement: list[dict[str, Any]] = []
     word_scores = {m: [np.asarray(a.word_scores) for a in attributions[m]] for m in methods}
-    if faithfulness:
+    if faithfulness and head.faithfulness_skipped:
+        warnings.append(head.faithfulness_skipped)
+    elif faithfulness:
         per = faith.evaluate(head, jobs, word_scores, budget, seed=seed)
         for m in methods:
             attributions[m] = [_with(a, faithfulness=f) for a, f in zip(attributions[m], per[m])]
@@ -141,7 +154,9 @@ def explain(
     if len(methods) > 1:
         agreement = faith.rank_agreement(word_scores, seed=seed)
     for j in jobs:
-        if j.enc.truncated:
+        if j.enc.truncated and head.needs_question:
+            warnings.append(j.enc.truncated)
+        elif j.enc.truncated:
             warnings.append(f"truncated to the model's limit of {model.max_length} tokens: {j.enc.truncated}")
 
     examples = [_explanation(head, j, float(value[i]), float(base_value[i]), [attributions[m][i] for m in methods])
@@ -156,7 +171,8 @@ def explain(
                   "integration": "gausslegendre", "internal_batch_size": internal_batch_size, "window": window,
                   "n_samples": n_samples, "seed": seed, "token_budget": budget.tokens, "truncate": truncate,
                   "faithfulness_k_percent": list(faith.AOPC_K), "removal": "words deleted, special tokens kept",
-                  "methods": {m: METHODS[m] for m in methods}},
+                  "methods": {m: METHODS[m] for m in methods},
+                  **({"faithfulness_skipped": head.faithfulness_skipped} if head.faithfulness_skipped else {})},
         warnings=tuple(dict.fromkeys(warnings)), seconds=round(time.perf_counter() - t0, 3),
     )
 
@@ -231,8 +247,10 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
                 if t is not None and not t.strip():
                     raise AuditError("empty text")
             head.check(c.text, c.target)
-            if c.pair is not None:
+            if c.pair is not None and not head.needs_question:  # a QA pair falls back to its own best span
                 head.check(c.pair, c.target)
+            if head.needs_question and not str(c.meta.get("question") or "").strip():
+                raise AuditError("a question-answering case needs meta['question']")
             ok.append(i)
         except AuditError as exc:
             errors[i] = str(exc)
@@ -240,7 +258,9 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
     if ok:
         result = explain(model, [cases[i].text for i in ok], method=method, target=[cases[i].target for i in ok],
                          pairs=[cases[i].pair for i in ok], n_steps=n_steps, truncate=True,
-                         completeness_tol=completeness_tol)
+                         completeness_tol=completeness_tol,
+                         question=[cases[i].meta["question"] for i in ok] if head.needs_question else None,
+                         pair_question=[cases[i].meta.get("pair_question") for i in ok] if head.needs_question else None)
     by_case = dict(zip(ok, result.examples)) if result is not None else {}
     out = []
     for i, c in enumerate(cases):

@@ -9,7 +9,11 @@ attributed quantity of each row. Choices, recorded in every explanation:
 - sentence encoder: the **cosine** to a reference text's embedding (by default the text itself);
 - token classification: a label's **logit** at one token;
 - masked LM: the **log-probability** of a token at the first mask;
-- causal LM: the **log-probability** of the next token after the text.
+- causal LM: the **log-probability** of the next token after the text;
+- extractive QA: the **start logit** at the answer span's first token (the best span, or the given answer's best
+  occurrence), in the window holding it; the end logit is reported in the prediction, not attributed;
+- sequence-to-sequence: the teacher-forced **log-probability of the whole target** (sum over its tokens, EOS
+  included), attributed to the encoder's input embeddings.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import torch
 
 from audit.errors import AuditError
 from audit.engine import Batch
-from audit.explain.words import Encoded
+from audit.explain.words import Encoded, encode
 from audit.models import (AuditedModel, CausalLM, MaskedLM, SentenceEncoder, TextClassifier, TokenClassifier,
                           ZeroShotClassifier)
 
@@ -37,6 +41,8 @@ class Target:
     position: int = 0
     reference: np.ndarray | None = field(default=None, compare=False)
     prediction: dict[str, Any] = field(default_factory=dict, compare=False)
+    segment: int = 0
+    """First position of the second segment (token type 1 from there to the end); 0 = one segment."""
 
 
 class Head:
@@ -44,6 +50,9 @@ class Head:
 
     quantity = ""
     uses_reference = False
+    faithfulness_skipped: str | None = None
+    """Why word-deletion faithfulness does not apply to this head (None: it applies)."""
+    needs_question = False
 
     def __init__(self, model: AuditedModel) -> None:
         self.adapter = model
@@ -88,6 +97,19 @@ class Head:
     def select(self, kw: dict[str, torch.Tensor], attention_mask: torch.Tensor, target_index: torch.Tensor,
                target_pos: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def reference_tensor(self, targets: Sequence[Target]) -> torch.Tensor:
+        """The per-row ``reference`` forward argument (a zero column when the head uses none)."""
+        if not self.uses_reference:
+            return torch.zeros((len(targets), 1))
+        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)
+
+    def encode(self, texts: Sequence[str], targets: Sequence[str | None], questions: Sequence[str | None] | None, *,
+               truncate: bool, pairs: bool = False) -> list[Encoded]:
+        """Tokenise the texts as the model sees them (QA: the best window of each (question, context))."""
+        if questions is not None and any(q is not None for q in questions):
+            raise AuditError(f"a question applies to question-answering models only, not to a {self.adapter.task} model")
+        return encode(self.adapter, texts, truncate=truncate)
 
     # ---- targets -----------------------------------------------------------------------------
     def resolve(self, encoded: Sequence[Encoded], targets: Sequence[str | None]) -> list[Target]:
@@ -360,7 +382,10 @@ class NextTokenHead(_LMHead):
 
 def head_for(model: AuditedModel) -> Head:
     """The head that matches the adapter (checked from the most specific class)."""
-    for cls, head in ((ZeroShotClassifier, ZeroShotHead), (SentenceEncoder, EncoderHead), (TextClassifier, ClassifierHead),
+    from audit.explain.heads_qa_seq2seq import QAHead, Seq2SeqHead
+    from audit.heads import QuestionAnswering, Seq2SeqLM
+
+    for cls, head in ((QuestionAnswering, QAHead), (Seq2SeqLM, Seq2SeqHead), (ZeroShotClassifier, ZeroShotHead), (SentenceEncoder, EncoderHead), (TextClassifier, ClassifierHead),
                       (TokenClassifier, TokenHead), (MaskedLM, MaskedHead), (CausalLM, NextTokenHead)):
         if isinstance(model, cls):
             return head(model)

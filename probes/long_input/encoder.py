@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audit.engine import LONG_TEXT_STRATEGIES
 from audit.errors import AuditError, unknown_name
 from audit.results import Chart, Metric, ProbeResult
 from audit.stats import paired_permutation_test
@@ -72,11 +71,10 @@ class EncoderProbe(GridProbe):
 
     def _plan(self, model: AuditedModel) -> tuple[int, list[int], list[str], list[str]]:
         needles = list(self.needles if self.needles is not None else NEEDLES)
-        limit, grid, warnings = self.grid(model, max(haystack.check_needles(model.tokenizer, needles, None, self.name)))
+        limit, grid, warnings = self.needle_grid(model, needles)
         for s in self.strategies:
-            if s not in LONG_TEXT_STRATEGIES:
-                raise unknown_name("long-text strategy", s, LONG_TEXT_STRATEGIES)
-        haystack.check_needles(model.tokenizer, needles, grid[0], self.name)
+            if s not in EMBED_STRATEGIES:
+                raise unknown_name("long-text strategy for embeddings", s, EMBED_STRATEGIES)
         if limit + 8 > self.max_tokens:
             raise AuditError(f"{self.name}: max_tokens={self.max_tokens} leaves no room past the model's limit {limit} "
                              "for the past-limit check; raise max_tokens")

@@ -37,3 +37,9 @@ class GridProbe(Probe):
         grid, warnings = haystack.length_grid(limit, lengths=self.lengths, min_length=start,
                                               n_lengths=self.n_lengths, max_tokens=self.max_tokens, probe=self.name)
         return limit, grid, warnings
+
+    def needle_grid(self, model: AuditedModel, needles: Sequence[str]) -> tuple[int, list[int], list[str]]:
+        """``grid`` for these needles, each checked to fit the shortest length (AuditError otherwise)."""
+        limit, lengths, warnings = self.grid(model, max(haystack.check_needles(model.tokenizer, needles, None, self.name)))
+        haystack.check_needles(model.tokenizer, needles, lengths[0], self.name)
+        return limit, lengths, warnings

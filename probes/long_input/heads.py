@@ -101,11 +101,11 @@ class LongQAProbe(GridProbe):
         for s in self.strategies:
             if s not in ("truncate", "window"):
                 raise unknown_name("QA strategy", s, ("truncate", "window"))
-        self.grid(model, max(haystack.check_needles(model.tokenizer, [f for f, _, _ in FACTS], None, self.name)))
+        self.needle_grid(model, [f for f, _, _ in FACTS])
 
     def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
         facts = list(FACTS[: self.max_cases] if self.max_cases else FACTS)
-        limit, lengths, warnings = self.grid(model, max(haystack.check_needles(model.tokenizer, [f for f, _, _ in facts], None, self.name)))
+        limit, lengths, warnings = self.needle_grid(model, [f for f, _, _ in facts])
         stacks = haystack.build(model.engine, [f for f, _, _ in facts], lengths, self.depths, self.seed)
         alone = model.answer([q for _, q, _ in facts], [f for f, _, _ in facts])
         em: dict[tuple[str, int, float], list[float]] = {}
@@ -178,11 +178,11 @@ class LongSummaryProbe(GridProbe):
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)
-        self.grid(model, max(haystack.check_needles(model.tokenizer, [f for f, _, _ in FACTS], None, self.name)))
+        self.needle_grid(model, [f for f, _, _ in FACTS])
 
     def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
         facts = [f for f, _, _ in (FACTS[: self.max_cases] if self.max_cases else FACTS)]
-        limit, lengths, warnings = self.grid(model, max(haystack.check_needles(model.tokenizer, facts, None, self.name)))
+        limit, lengths, warnings = self.needle_grid(model, facts)
         stacks = haystack.build(model.engine, facts, lengths, self.depths, self.seed)
         without = [" ".join(h.text.replace(facts[h.needle], " ").split()) for h in stacks]
         targets = [facts[h.needle] for h in stacks]

@@ -77,7 +77,7 @@ class NeedleProbe(GridProbe):
     def _plan(self, model: AuditedModel) -> tuple[int, list[int], list[str], list[str]]:
         """The limit, the length grid, the needles and warnings; AuditError on bad parameters."""
         needles = list(self.needles if self.needles is not None else NEEDLES)
-        limit, grid, warnings = self.grid(model, max(haystack.check_needles(model.tokenizer, needles, None, self.name)))
+        limit, grid, warnings = self.needle_grid(model, needles)
         if not self.strategies:
             raise AuditError(f"{self.name}: strategies is empty; pick from {', '.join(LONG_TEXT_STRATEGIES)}")
         for s in self.strategies:
@@ -85,7 +85,6 @@ class NeedleProbe(GridProbe):
                 raise unknown_name("long-text strategy", s, LONG_TEXT_STRATEGIES)
         if not 0.0 < self.agreement_level <= 1.0:
             raise AuditError(f"{self.name}: agreement_level must be in (0, 1], got {self.agreement_level}")
-        haystack.check_needles(model.tokenizer, needles, grid[0], self.name)
         return limit, grid, needles, warnings
 
     def _run(self, model: AuditedModel) -> ProbeResult:

@@ -2,10 +2,11 @@
 
 Peer (the transformers-interpret way): for each text, tokenise it, run a forward pass to fix the target,
 then one LayerIntegratedGradients call with n_steps=50 on that text alone. Ours: audit.explain.explain on
-all texts at once (length-sorted chunks, many examples per captum call). Both attribute the same quantity
-with the same baselines, so their token scores must agree; the table prints the largest difference and
-the speed ratio. Then it times explain_cases on telling cases (with their counterfactual pairs) as the
-runner calls it.
+all texts at once (length-sorted chunks cut where padding would exceed 25% on CPU, many examples per
+captum call). Both attribute the same quantity with the same baselines; every row's error is
+measured against a 400-step reference, so equal-step rows must agree with the peer and the adaptive row
+shows what its fewer steps cost. Then it times explain_cases on telling cases (with their counterfactual
+pairs) as the runner calls it.
 
     python bench/bench_explain.py [--n 32] [--cases 64] [--model default]
 """
@@ -24,6 +25,10 @@ SUBJECTS = ["He", "She", "My neighbour", "The new doctor", "Our manager", "The e
 PREDICATES = ["was wonderful and kind to everyone at the party", "is terrible at keeping promises",
               "works as a nurse in a small hospital", "made the whole team laugh during a long and difficult week",
               "never answers emails", "cooked a delicious dinner", "drove to the stadium", "is brilliant"]
+
+
+ADAPTIVE_STEPS = 24
+ADAPTIVE_TOL = 0.01
 
 
 def sentences(n: int) -> list[str]:
@@ -78,6 +83,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--n", type=int, default=32, help="texts for the batched-vs-per-call comparison")
     ap.add_argument("--cases", type=int, default=64, help="telling cases to explain")
+    ap.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
     args = ap.parse_args()
 
     from audit.explain import explain, explain_cases
@@ -87,26 +93,34 @@ def main() -> None:
     texts = sentences(args.n)
     explain(model, texts[:2], n_steps=4, faithfulness=False)  # warm-up (centroids, kernels)
 
-    t = time.perf_counter()
-    peer = one_per_call(model, texts)
-    t_peer = time.perf_counter() - t
-    t = time.perf_counter()
-    ours = explain(model, texts, n_steps=50, faithfulness=False)
-    t_ours = time.perf_counter() - t
-    t = time.perf_counter()
-    explain(model, texts, n_steps=50)
-    t_faith = time.perf_counter() - t
-    diff = max(float(np.abs(np.asarray(e.token_scores) - p).max() / max(np.abs(p).max(), 1e-12)) for e, p in zip(ours.examples, peer))
-    gaps = [e.attributions[0].relative_delta for e in ours.examples]
+    def timed(f):  # type: ignore[no-untyped-def]  # best of --repeat: first calls at a new shape pay for kernel setup
+        best = float("inf")
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            out = f()
+            best = min(best, time.perf_counter() - t)
+        return out, best
 
-    print(f"device {model.info.device}, torch threads {torch.get_num_threads()}, model {model.info.spec}, {len(texts)} texts, n_steps 50")
-    print(f"| run | seconds | texts/s | ratio |")
-    print(f"|---|---:|---:|---:|")
-    print(f"| one text per call (peer) | {t_peer:.2f} | {len(texts) / t_peer:.2f} | 1.00 |")
-    print(f"| batched IG (audit.explain) | {t_ours:.2f} | {len(texts) / t_ours:.2f} | {t_peer / t_ours:.2f}x |")
-    print(f"| batched IG + faithfulness | {t_faith:.2f} | {len(texts) / t_faith:.2f} | {t_peer / t_faith:.2f}x |")
-    print(f"largest token-score difference vs peer: {diff:.2e} of the example's largest |score|; "
-          f"median completeness gap {np.median(gaps):.1e} (relative)")
+    peer, t_peer = timed(lambda: one_per_call(model, texts))
+    runs = [("one text per call, n_steps 50 (peer)", [np.asarray(p) for p in peer], t_peer)]
+    for label, kwargs in [("batched IG, n_steps 50 (audit.explain)", {"n_steps": 50}),
+                          (f"batched IG, adaptive: n_steps {ADAPTIVE_STEPS}, doubled where the completeness gap > {ADAPTIVE_TOL:g}",
+                           {"n_steps": ADAPTIVE_STEPS, "completeness_tol": ADAPTIVE_TOL}),
+                          ("batched IG, n_steps 50 + faithfulness (AOPC, deletion curves)", {"n_steps": 50, "faithfulness": True})]:
+        res, dt = timed(lambda: explain(model, texts, **{"faithfulness": False, **kwargs}))
+        runs.append((label, [np.asarray(e.token_scores) for e in res.examples], dt))
+    ref = [np.asarray(e.token_scores) for e in explain(model, texts, n_steps=400, faithfulness=False).examples]
+
+    def error(scores: list[np.ndarray]) -> float:  # largest |difference| over the example's largest |score|
+        return max(float(np.abs(s - r).max() / max(np.abs(r).max(), 1e-12)) for s, r in zip(scores, ref))
+
+    print(f"device {model.info.device}, torch threads {torch.get_num_threads()}, model {model.info.spec}, {len(texts)} texts")
+    print("| run | seconds | texts/s | ratio | error vs 400 steps |")
+    print("|---|---:|---:|---:|---:|")
+    for label, scores, dt in runs:
+        print(f"| {label} | {dt:.2f} | {len(texts) / dt:.2f} | {t_peer / dt:.2f}x | {error(scores):.1e} |")
+    same = max(float(np.abs(s - p).max() / max(np.abs(p).max(), 1e-12)) for s, p in zip(runs[1][1], runs[0][1]))
+    print(f"batched n_steps 50 vs peer: largest token-score difference {same:.1e} of the example's largest |score|")
 
     cases, source = telling_cases(model, args.cases)
     for n in sorted({16, len(cases)}):

@@ -1,5 +1,9 @@
 """Many examples per call: length-sorted chunks under a token budget, padded together with attention
-masks, autocast on GPU, and the budget halved on CUDA out-of-memory (then remembered)."""
+masks, autocast on GPU, and the budget halved on CUDA out-of-memory (then remembered).
+
+On a CPU a captum call on a few examples already fills the cores (IG expands each example n_steps times), so
+there padding is pure waste: chunks are cut where lengths drop (``max_padding``) and rows are not rounded up
+to a multiple of 8 (that rounding is for GPU tensor cores)."""
 from __future__ import annotations
 
 import math
@@ -44,8 +48,12 @@ class Packed:
         return (self.attention_mask, self.position_ids, self.token_type_ids, self.target_index, self.target_pos, self.reference)
 
 
-def padded(n: int) -> int:
-    return int(math.ceil(max(n, 1) / PAD_MULTIPLE) * PAD_MULTIPLE)
+def padded(n: int, multiple: int = PAD_MULTIPLE) -> int:
+    return int(math.ceil(max(n, 1) / multiple) * multiple)
+
+
+def pad_multiple(device: torch.device) -> int:
+    return PAD_MULTIPLE if device.type == "cuda" else 1
 
 
 def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], positions: Sequence[int],
@@ -53,7 +61,7 @@ def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], p
          words: Sequence[Sequence[int | None]] | None = None) -> Packed:
     """Pad ``rows`` to one width. The baseline keeps special tokens and puts ``baseline_id`` elsewhere; the
     word mask numbers each row's words from 0 and gives specials and padding one shared extra id."""
-    width = padded(max(len(r) for r in rows))
+    width = padded(max(len(r) for r in rows), pad_multiple(head.device))
     pad_id = head.adapter.engine.pad_id
     n = len(rows)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
@@ -81,10 +89,15 @@ def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], p
 
 
 class Budget:
-    """Rows per forward from a token budget; halved on CUDA out-of-memory and remembered."""
+    """Rows per forward from a token budget; halved on CUDA out-of-memory and remembered.
 
-    def __init__(self, tokens: int) -> None:
+    ``max_padding``: when set, a chunk also ends before a row whose length is below 1 / (1 + max_padding)
+    of the chunk's longest, so no row carries more than that fraction of padding (used on CPU).
+    """
+
+    def __init__(self, tokens: int, max_padding: float | None = None) -> None:
         self.tokens = tokens
+        self.max_padding = max_padding
         self.backoffs = 0
 
     def rows(self, width: int) -> int:
@@ -98,6 +111,9 @@ class Budget:
         while pos < len(order):
             rows = self.rows(lengths[order[pos]])
             chunk = order[pos : pos + rows]
+            if self.max_padding is not None:
+                floor = lengths[order[pos]] / (1 + self.max_padding)
+                chunk = [i for i in chunk if lengths[i] >= floor]  # sorted: a prefix of the slice
             try:
                 outs = work(chunk, rows)
             except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:

@@ -7,8 +7,9 @@ perturbation methods replace input embeddings by the baseline's (specials kept),
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,24 @@ def attribute(method: str, head: Head, jobs: Sequence[Job], baseline_id: int, bu
         return [Output(scores[r, : len(j.enc.ids)].astype(np.float64), None if deltas is None else float(deltas[r]))
                 for r, j in enumerate(sel)]
 
-    return budget.run_chunks([len(j.enc.ids) for j in jobs], work)
+    with frozen_parameters(head.model):
+        return budget.run_chunks([len(j.enc.ids) for j in jobs], work)
+
+
+@contextlib.contextmanager
+def frozen_parameters(model: torch.nn.Module) -> Iterator[None]:
+    """Attributions need gradients with respect to the inputs only. autograd.grad already skips weight
+    gradients, but while weights require grad the forward still saves every layer input for them: frozen,
+    the saved activations shrink by about a third (MiniLM, 64×32 tokens: 333 → 225 MiB), so more rows fit
+    one forward on a GPU. The flags are restored afterwards, also on error."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
 
 
 def _ig(head: Head, p: Packed, rows: int, opts: Options) -> tuple[torch.Tensor, torch.Tensor]:

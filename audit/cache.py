@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -45,7 +46,8 @@ def _load(b: bytes) -> np.ndarray:
 
 
 class OutputCache:
-    """A persistent key → ndarray store. ``OutputCache(None)`` keeps everything in memory."""
+    """A persistent key → ndarray store (and key → JSON document, for results that are not arrays, such as
+    explanations). ``OutputCache(None)`` keeps everything in memory."""
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.path = None if directory is None else Path(directory) / "outputs.sqlite"
@@ -57,6 +59,7 @@ class OutputCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS documents (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._conn.commit()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
@@ -76,6 +79,16 @@ class OutputCache:
                 "INSERT OR REPLACE INTO outputs (key, value) VALUES (?, ?)",
                 [(k, _dump(v)) for k, v in items.items()],
             )
+
+    def get_json(self, key: str) -> object | None:
+        row = self._conn.execute("SELECT value FROM documents WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_json(self, key: str, value: object) -> None:
+        """Store one JSON document (strict JSON: NaN and infinities are refused, not silently written)."""
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO documents (key, value) VALUES (?, ?)",
+                               (key, json.dumps(value, allow_nan=False, sort_keys=True)))
 
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])

@@ -82,6 +82,7 @@ class EngineStats:
     forward_calls: int = 0
     cache_hits: int = 0
     oom_backoffs: int = 0
+    explanations_cached: int = 0
 
     def as_dict(self) -> dict[str, float]:
         s = max(self.seconds, 1e-9)
@@ -94,6 +95,7 @@ class EngineStats:
             "forward_calls": self.forward_calls,
             "cache_hits": self.cache_hits,
             "oom_backoffs": self.oom_backoffs,
+            "explanations_cached": self.explanations_cached,
         }
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import torch
+from summary import summary
 
 
 def bias_suite_on_default(device: str) -> None:
@@ -56,6 +57,7 @@ def bias_suite_on_default(device: str) -> None:
     print(f"bias suite on the default model: {total:.1f} s of probes + {load_s:.1f} s loading = {total + load_s:.1f} s wall; "
           f"probes used {cpu_total:.1f} CPU-seconds, i.e. ≈ {cpu_total / torch.get_num_threads():.1f} s on "
           f"{torch.get_num_threads()} idle cores (goal: ≤ 30 s on 2 CPU cores)")
+    summary("bias suite on the default model (probes)", f"{total:.1f} s", note="goal ≤ 30 s on 2 CPU cores")
 
 
 def classifier_throughput(size: str, device: str, n: int) -> None:
@@ -93,6 +95,8 @@ def classifier_throughput(size: str, device: str, n: int) -> None:
     engine_rate, loop_rate = len(texts) / engine_s, k / loop_s
     print(f"{size} BERT classifier on {device}: engine {engine_rate:,.0f} cases/s ({len(texts)} texts), "
           f"per-example loop {loop_rate:,.0f} cases/s ({k} texts); ratio {engine_rate / loop_rate:.1f}x")
+    summary(f"{size} BERT classifier, engine vs per-example loop", f"{engine_rate:,.0f} cases/s", f"{loop_rate:,.0f} cases/s",
+            engine_rate / loop_rate, note=device)
 
 
 def main() -> None:

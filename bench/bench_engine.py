@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import torch
+from summary import summary
 
 
 def mixed_texts(n: int, seed: int = 0) -> list[str]:
@@ -87,6 +88,9 @@ def main() -> None:
     print(f"\n| method | seconds | texts/s | engine speed-up |\n|---|---:|---:|---:|")
     for name, sec in rows:
         print(f"| {name} | {sec:.2f} | {args.n / sec:.1f} | {sec / base:.2f}× |")
+    for name, sec in rows[1:]:
+        summary(f"engine vs {name} ({args.n} mixed-length texts, {args.size})", f"{args.n / base:.1f} texts/s",
+                f"{args.n / sec:.1f} texts/s", sec / base, note=f"{m.info.device}, {m.info.dtype}")
 
 
 if __name__ == "__main__":

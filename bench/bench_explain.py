@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from summary import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -121,6 +122,9 @@ def main() -> None:
         print(f"| {label} | {dt:.2f} | {len(texts) / dt:.2f} | {t_peer / dt:.2f}x | {error(scores):.1e} |")
     same = max(float(np.abs(s - p).max() / max(np.abs(p).max(), 1e-12)) for s, p in zip(runs[1][1], runs[0][1]))
     print(f"batched n_steps 50 vs peer: largest token-score difference {same:.1e} of the example's largest |score|")
+    for label, scores, dt in runs[1:3]:
+        summary(f"{label} vs one text per call ({len(texts)} texts)", f"{dt:.2f} s", f"{t_peer:.2f} s", t_peer / dt,
+                note=f"error vs 400 steps {error(scores):.1e} (peer {error(runs[0][1]):.1e}); {model.info.device}")
 
     cases, source = telling_cases(model, args.cases)
     for n in sorted({16, len(cases)}):
@@ -130,6 +134,7 @@ def main() -> None:
         sides = sum(1 + (r.get("pair") is not None) for r in rows)
         bad = sum(r.get("converged") is False for r in rows)
         print(f"explain_cases: {n} telling cases ({sides} texts with pairs) in {dt:.1f} s; {bad} not converged; cases: {source}")
+    summary(f"explaining {n} telling cases of the default audit ({sides} texts with pairs)", f"{dt:.1f} s", note="goal: 64 cases < 30 s on 2 CPU cores")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from summary import summary
+
 REPO = Path(__file__).resolve().parents[1]
 EDITS = 4
 SUBJECTS = ("the room", "the food", "the film", "this phone", "the train", "our guide", "the app", "the soup",
@@ -87,6 +89,10 @@ def main() -> None:
     small, large = rows
     print(f"ratios large/small: cases {large['cases'] / small['cases']:.1f}x, wall {large['wall_s'] / small['wall_s']:.2f}x, "
           f"peak RSS {large['peak_rss_mib'] / small['peak_rss_mib']:.2f}x")
+    summary(f"custom suite of {large['cases']:,} cases", f"{large['wall_s']:.0f} s, peak RSS {large['peak_rss_mib']:.0f} MiB",
+            f"{small['cases']:,} cases: {small['wall_s']:.0f} s, {small['peak_rss_mib']:.0f} MiB",
+            note=f"{large['cases'] / small['cases']:.0f}× the cases: {large['wall_s'] / small['wall_s']:.1f}× the time, "
+                 f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f}× the memory")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import torch
+from summary import summary
 
 
 def suite(model) -> None:
@@ -50,6 +51,7 @@ def suite(model) -> None:
         else:
             print(f"    past-limit similarity {result.metric('past_limit_similarity').value}, "
                   f"max abs diff {result.metric('past_limit_max_abs_diff').value}")
+    summary("long-input suite on the default model (probes)", f"{total:.1f} s")
     print(f"suite total {total:.2f} s wall, {cpu_total:.2f} s CPU over {torch.get_num_threads()} threads "
           f"(load average now {os.getloadavg()[0]:.1f}: on a busy machine wall time overstates the cost)")
 
@@ -80,6 +82,7 @@ def windows(n_texts: int, n_tokens: int) -> None:
     print(f"batched (engine)     {t_batched:7.2f} s  {batched_model.engine.stats.forward_calls} forward calls")
     print(f"per-window loop      {t_loop:7.2f} s  {loop_model.engine.stats.forward_calls} forward calls")
     print(f"speed-up             {t_loop / t_batched:7.2f}x   (min cosine between the two results {agree:.6f})")
+    summary(f"sliding windows ({len(rows)}), batched vs per-window loop", f"{t_batched:.2f} s", f"{t_loop:.2f} s", t_loop / t_batched)
 
 
 def memory(n_tokens: int = 8192) -> None:

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from summary import summary
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -68,6 +70,10 @@ def main() -> None:
           f"{sum(c for _, c in timings.values()) + c_registry:8.2f}")
     print(f"\npeer: {len(sample)} distinct words tokenised one call per word: {t_loop:.2f} s; in one batched call: "
           f"{t_batch:.3f} s; ratio {t_loop / max(t_batch, 1e-9):.1f}x")
+    summary(f"tokenizer coverage probe over every language ({len(reg)} in the registry)",
+            f"{timings['multilingual.tokenizer'][0]:.1f} s", note="default model")
+    summary(f"tokenising {len(sample)} words: one batched call vs one call per word", f"{t_batch:.3f} s", f"{t_loop:.2f} s",
+            t_loop / max(t_batch, 1e-9))
 
     tokr = results["multilingual.tokenizer"]
     rows = tokr.tables["languages"]

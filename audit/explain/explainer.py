@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
@@ -241,6 +242,35 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
     if not cases:
         return []
     _methods(method)
+    cache, key = model.engine.cache, _cases_key(model, cases, method, n_steps, completeness_tol)
+    cached = cache.get_json(key)
+    if isinstance(cached, list):
+        model.engine.stats.explanations_cached += len(cached)
+        return cached
+    out = _explain_cases(model, cases, method, n_steps, completeness_tol)
+    cache.put_json(key, out)
+    return out
+
+
+def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps: int, completeness_tol: float) -> str:
+    """Everything the rows depend on: the model (fingerprint, device, dtype), the library versions, the settings
+    and every case in order (the faithfulness summary is over the whole set)."""
+    import json
+
+    import captum
+
+    import audit
+    from audit.cache import make_key
+
+    engine = model.engine
+    return make_key("explain_cases/1", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
+                    captum.__version__, torch.__version__, method, repr(n_steps), repr(float(completeness_tol)),
+                    json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases],
+                               sort_keys=True, default=str))
+
+
+def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps: int,
+                   completeness_tol: float) -> list[dict[str, Any]]:
     ok: list[int] = []
     errors: dict[int, str] = {}
     head = head_for(model)
@@ -288,13 +318,13 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
             "pair_delta": e.pair.delta if e.pair else None,
             "pair_converged": e.pair.attributions[0].converged if e.pair else None,
         })
-        out.append(_clean_row(row))
+        out.append(row)
     if result is not None and out:
         out[0]["set_faithfulness"] = result.faithfulness.get(method)
-    return out
+    return _clean(out)
 
 
-def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
-    from audit.results import _clean
+def _clean(obj: Any) -> Any:
+    from audit.results import _clean as clean
 
-    return _clean(row)
+    return clean(obj)

@@ -4,10 +4,23 @@
 >>> from audit.explain import explain, render_table                    # doctest: +SKIP
 >>> print(render_table(explain(load("default"), ["I love this film"])))  # doctest: +SKIP
 """
-from audit.explain.explainer import BASELINES, COMPLETENESS_TOL, explain, explain_cases
-from audit.explain.methods import METHODS
-from audit.explain.render import render_html, render_table
-from audit.explain.result import Attribution, Explanation, ExplanationSet
+from __future__ import annotations
+
+from typing import Any
+
+_WHERE = {"explain": "explainer", "explain_cases": "explainer", "BASELINES": "explainer", "COMPLETENESS_TOL": "explainer",
+          "METHODS": "names", "render_html": "render", "render_table": "render", "ExplanationSet": "result",
+          "Explanation": "result", "Attribution": "result"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use (PEP 562): `audit --version` and `audit explain --help` need neither torch nor captum."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'audit.explain' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"audit.explain.{_WHERE[name]}"), name)
+
 
 __all__ = ["explain", "explain_cases", "render_table", "render_html", "ExplanationSet", "Explanation", "Attribution",
            "METHODS", "BASELINES", "COMPLETENESS_TOL"]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from audit.errors import AuditError
-from audit.explain.methods import METHODS
+from audit.explain.names import METHODS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

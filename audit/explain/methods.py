@@ -18,18 +18,9 @@ from captum.attr import (FeatureAblation, KernelShap, LayerGradientXActivation, 
                          Occlusion, Saliency, ShapleyValueSampling)
 
 from audit.explain.batching import Budget, Job, Packed, pack
+from audit.explain.names import METHODS
 from audit.explain.targets import Head
 
-METHODS: dict[str, str] = {
-    "ig": "Layer Integrated Gradients on the word embeddings (Gauss–Legendre), signed",
-    "gxi": "Gradient × Input on the word embeddings, signed",
-    "saliency": "Saliency: L1 norm of the gradient at each token's embedding, unsigned",
-    "occlusion": "Occlusion: change of the output when a window of tokens is replaced by the baseline, signed",
-    "ablation": "Feature ablation: change of the output when one word is replaced by the baseline, signed",
-    "shap": "Shapley value sampling over words (baseline-replaced), signed",
-    "kernelshap": "KernelSHAP over words (baseline-replaced), signed",
-    "lime": "LIME over words (baseline-replaced, Lasso surrogate), signed",
-}
 WORD_LEVEL = {"ablation", "shap", "kernelshap", "lime"}
 PER_EXAMPLE_SURROGATE = {"kernelshap", "lime"}
 """captum fits one surrogate model per example for these; their perturbations are still batched."""

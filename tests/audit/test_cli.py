@@ -90,3 +90,11 @@ def test_every_head_runs_end_to_end(tiny_path, tmp_path, capsys):
         assert code in (0, 1), err
         result = AuditResult.load(out / "results.json")
         assert any(p.status == "ok" for p in result.probes), kind
+
+
+def test_building_the_cli_imports_neither_torch_nor_captum():
+    """`audit --version` and `--help` stay fast: the heavy libraries load only for commands that need them."""
+    code = ("import sys, audit.cli; audit.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'captum', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,7 +1,7 @@
 """One command for every benchmark: each runs in its own process, in turn, prints its own table, and the
 headline figures and ratios of all of them are gathered into one table at the end.
 
-    python bench/run_all.py                 # CPU figures as in the README (about 20 minutes on 2 cores)
+    python bench/run_all.py                 # CPU figures as in the README (about 10 minutes on 2 cores)
     python bench/run_all.py --device cuda   # where a GPU is available (engine, bias, MFU and audit take it)
 """
 from __future__ import annotations

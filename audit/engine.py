@@ -282,7 +282,7 @@ class Engine:
         """Batches of the (length-sorted) items: as many rows as fit the token budget."""
         chunks, pos = [], 0
         while pos < len(todo):
-            first = _ceil(len(ids[todo[pos]]))
+            first = padded(len(ids[todo[pos]]))
             rows = max(1, self.token_budget // first)
             if self.batch_size is not None:
                 rows = min(rows, self.batch_size)
@@ -292,14 +292,14 @@ class Engine:
 
     def _back_off(self, rows: int, length: int) -> None:
         self.stats.oom_backoffs += 1
-        self.token_budget = max(_ceil(length), (rows // 2) * _ceil(length))
+        self.token_budget = max(padded(length), (rows // 2) * padded(length))
         if self.batch_size is not None:
             self.batch_size = max(1, rows // 2)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def _forward(self, forward: Callable[[Batch], list[np.ndarray]], seqs: list[Sequence[int]], extras: list[Any]) -> list[np.ndarray]:
-        width = _ceil(max(len(s) for s in seqs))
+        width = padded(max(len(s) for s in seqs))
         input_ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
@@ -321,5 +321,6 @@ class Engine:
         return contextlib.nullcontext()
 
 
-def _ceil(n: int) -> int:
-    return int(math.ceil(max(n, 1) / PAD_MULTIPLE) * PAD_MULTIPLE)
+def padded(n: int, multiple: int = PAD_MULTIPLE) -> int:
+    """A row of ``n`` tokens padded up to a multiple of ``multiple`` (8 suits GPU tensor cores)."""
+    return int(math.ceil(max(n, 1) / multiple) * multiple)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit.engine import PAD_MULTIPLE, Batch
+from audit.engine import Batch, padded
 from audit.errors import AuditError, unknown_name
 from audit.models import AuditedModel, TokenScores
 
@@ -308,7 +308,7 @@ class Seq2SeqLM(AuditedModel):
         found: dict[int, np.ndarray] = {}
         pos = 0
         while pos < len(order):
-            cost = num_beams * (_ceil(len(src_ids[order[pos]])) + max_new_tokens)
+            cost = num_beams * (padded(len(src_ids[order[pos]])) + max_new_tokens)
             chunk = order[pos : pos + max(1, self.engine.token_budget // cost)]
             outs = self.engine.map(f"generate:beams={num_beams}:new={max_new_tokens}:start={start_id}",
                                    [src_ids[i] for i in chunk], forward, desc="generate")
@@ -327,10 +327,6 @@ def _strip_generated(row: np.ndarray, start_id: int, pad: int, eos: int | None) 
     if pad != eos:
         ids = ids[ids != pad]
     return ids.astype(np.int64)
-
-
-def _ceil(n: int) -> int:
-    return int(math.ceil(max(n, 1) / PAD_MULTIPLE) * PAD_MULTIPLE)
 
 
 ADAPTERS: dict[str, type[AuditedModel]] = {

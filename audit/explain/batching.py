@@ -2,11 +2,10 @@
 masks, autocast on GPU, and the budget halved on CUDA out-of-memory (then remembered).
 
 On a CPU a captum call on a few examples already fills the cores (IG expands each example n_steps times), so
-there padding is pure waste: chunks are cut where lengths drop (``max_padding``) and rows are not rounded up
-to a multiple of 8 (that rounding is for GPU tensor cores)."""
+there padding is pure waste: chunks are cut where a row would carry more than MAX_CPU_PADDING of padding,
+and rows are not rounded up to a multiple of 8 (that rounding is for GPU tensor cores)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,10 +13,11 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from audit.engine import PAD_MULTIPLE, padded
 from audit.explain.targets import Head, Target
 from audit.explain.words import Encoded
 
-PAD_MULTIPLE = 8
+MAX_CPU_PADDING = 0.25
 T = TypeVar("T")
 
 
@@ -46,10 +46,6 @@ class Packed:
     @property
     def forward_args(self) -> tuple[torch.Tensor, ...]:
         return (self.attention_mask, self.position_ids, self.token_type_ids, self.target_index, self.target_pos, self.reference)
-
-
-def padded(n: int, multiple: int = PAD_MULTIPLE) -> int:
-    return int(math.ceil(max(n, 1) / multiple) * multiple)
 
 
 def pad_multiple(device: torch.device) -> int:
@@ -91,17 +87,18 @@ def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], p
 class Budget:
     """Rows per forward from a token budget; halved on CUDA out-of-memory and remembered.
 
-    ``max_padding``: when set, a chunk also ends before a row whose length is below 1 / (1 + max_padding)
-    of the chunk's longest, so no row carries more than that fraction of padding (used on CPU).
+    Off a GPU a chunk also ends before a row whose length is below 1 / (1 + MAX_CPU_PADDING) of the chunk's
+    longest, so no row carries more than that fraction of padding.
     """
 
-    def __init__(self, tokens: int, max_padding: float | None = None) -> None:
+    def __init__(self, tokens: int, device: torch.device) -> None:
         self.tokens = tokens
-        self.max_padding = max_padding
+        self.multiple = pad_multiple(device)
+        self.max_padding = None if device.type == "cuda" else MAX_CPU_PADDING
         self.backoffs = 0
 
     def rows(self, width: int) -> int:
-        return max(1, self.tokens // padded(width))
+        return max(1, self.tokens // padded(width, self.multiple))
 
     def run_chunks(self, lengths: Sequence[int], work: Callable[[list[int], int], list[T]]) -> list[T]:
         """Call ``work(indices, rows_per_forward)`` on length-sorted chunks; results in the original order."""

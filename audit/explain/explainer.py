@@ -17,15 +17,13 @@ from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Outpu
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import Head, head_for
 from audit.models import AuditedModel
-from audit.results import Case
+from audit.results import Case, _clean
 
 BASELINES = ("pad", "mask")
 COMPLETENESS_TOL = 0.05
 """Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""
 MAX_STEP_FACTOR = 8
 """n_steps is doubled at most until it reaches this multiple of the starting count."""
-MAX_CPU_PADDING = 0.25
-"""On CPU, no row of a captum call carries more than 25% padding (see audit.explain.batching)."""
 FLOAT_FLOOR = 1e-6
 """Gaps below FLOAT_FLOOR · max(1, |F(x)|, |F(x′)|) are float32 rounding, not missing steps: they count as complete."""
 
@@ -119,9 +117,8 @@ def explain(
     pair_targets = head.follow([resolved[i] for i in with_pair], pair_enc) if with_pair else []
     jobs = [Job(e, t) for e, t in zip(encoded, resolved)] + [Job(e, t) for e, t in zip(pair_enc, pair_targets)]
 
-    cpu_padding = None if head.device.type == "cuda" else MAX_CPU_PADDING
-    budget = Budget(token_budget or model.engine.token_budget, cpu_padding)
-    grad_budget = Budget(max(64, budget.tokens // 2), cpu_padding)
+    budget = Budget(token_budget or model.engine.token_budget, head.device)
+    grad_budget = Budget(max(64, budget.tokens // 2), head.device)
     ends = score_rows(head, [j.enc.ids for j in jobs] + [_baseline_row(j, base_id) for j in jobs],
                       [j.target for j in jobs] * 2, [j.target.position for j in jobs] * 2, budget)
     value, base_value = ends[: len(jobs)], ends[len(jobs):]
@@ -322,9 +319,3 @@ def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps:
     if result is not None and out:
         out[0]["set_faithfulness"] = result.faithfulness.get(method)
     return _clean(out)
-
-
-def _clean(obj: Any) -> Any:
-    from audit.results import _clean as clean
-
-    return clean(obj)

@@ -10,6 +10,8 @@ from audit.explain import explain
 from audit.explain.batching import Budget
 from audit.explain.methods import frozen_parameters
 
+CPU, GPU = torch.device("cpu"), torch.device("cuda")  # only .type is read: no GPU needed
+
 
 def test_chunks_bound_padding_and_restore_order():
     lengths = [8, 15, 9, 13, 11, 15, 10, 8, 13, 9]
@@ -19,20 +21,20 @@ def test_chunks_bound_padding_and_restore_order():
         seen.append(chunk)
         return [lengths[i] * 100 + i for i in chunk]
 
-    out = Budget(4096, max_padding=0.25).run_chunks(lengths, work)
+    out = Budget(4096, CPU).run_chunks(lengths, work)
     assert out == [n * 100 + i for i, n in enumerate(lengths)]  # original order
     assert sorted(itertools.chain(*seen)) == list(range(len(lengths)))  # each example exactly once
     for chunk in seen:  # brute force: no row is padded by more than 25% of its length
         longest = max(lengths[i] for i in chunk)
         assert all(lengths[i] * 1.25 >= longest for i in chunk)
     assert len(seen) == 3  # 15,15,13,13 | 11,10,9,9 | 8,8
-    one = Budget(4096).run_chunks(lengths, work)  # without the bound: one chunk under the token budget
+    one = Budget(4096, GPU).run_chunks(lengths, work)  # a GPU's budget has no bound: one chunk under the token budget
     assert one == out and len(seen) == 4
 
 
 def test_token_budget_still_caps_rows_per_chunk():
     sizes: list[int] = []
-    Budget(64, max_padding=0.25).run_chunks([8] * 20, lambda c, r: sizes.append(len(c)) or [0] * len(c))
+    Budget(64, CPU).run_chunks([8] * 20, lambda c, r: sizes.append(len(c)) or [0] * len(c))
     assert sizes == [8, 8, 4]
 
 

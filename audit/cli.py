@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    data = run.add_argument_group("labelled data (bias.group_performance)")
+    data.add_argument("--data", help="your labelled data: a .csv/.jsonl/.parquet file or a cached hub dataset id (org/name[:split])")
+    data.add_argument("--group-column", action="append", dest="group_columns", metavar="COLUMN",
+                      help="column naming each row's group, e.g. dialect (repeatable)")
+    data.add_argument("--text-column", help="column with the text (default: text)")
+    data.add_argument("--label-column", help="column with the true label (default: label)")
     run.add_argument("--dry-run", action="store_true", help="count cases and forward passes per suite and estimate the time; run nothing, write nothing")
 
     sub.add_parser("list", help="list the probes, one line each")
@@ -153,6 +159,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "max_cases": args.max_cases, "seed": args.seed,
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    data_params = {"data": args.data, "group_columns": args.group_columns, "text_column": args.text_column,
+                   "label_column": args.label_column}
+    if any(v is not None for v in data_params.values()):  # the flags are bias.group_performance's parameters
+        kwargs["probe_params"] = dict(kwargs.get("probe_params") or {})
+        kwargs["probe_params"]["bias.group_performance"] = {**kwargs["probe_params"].get("bias.group_performance", {}),
+                                                            **{k: v for k, v in data_params.items() if v is not None}}
     if args.no_explain:
         kwargs["explain"] = False
     elif args.explain_method != "ig":

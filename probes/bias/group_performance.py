@@ -23,12 +23,13 @@ from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, wilson_inte
 from probes.base import Probe, register_probe
 from probes.bias import group_metrics as gm
 from probes.bias import slices
-from probes.bias.common import rounded, target_label
+from probes.bias.common import POSITIVE_LIKE, rounded, target_label
 from probes.bias.labelled_example import example_data
 from probes.bias.lexicon import load_lexicon
 from probes.multilingual.consistency import macro_f1
 
 N_CASES = 8
+NEGATIVE_LIKE = ("negative", "neg")
 EXAMPLE_GROUP = "gender"
 
 
@@ -101,8 +102,20 @@ class GroupPerformanceProbe(Probe):
         params["data"] = "generated example" if self.data is None else describe(self.data)
         return params
 
+    def supports(self, model: Any) -> bool:
+        """Without data the generated example needs a sentiment classifier (positive and negative labels, or a
+        label_map onto the model's labels); with data, any classifier."""
+        if not super().supports(model):
+            return False
+        return self.data is not None or bool(self.label_map) or all(
+            any(lab.lower() in like for lab in model.labels) for like in (POSITIVE_LIKE, NEGATIVE_LIKE))
+
     def validate(self, model: Any) -> None:
         super().validate(model)
+        if not self.supports(model):
+            raise AuditError(f"{self.name}: the generated example is labelled positive/negative and {model.info.spec} has "
+                             f"labels {', '.join(model.labels)}; pass your data with --data, or map the example's labels "
+                             "with label_map")
         if not 0 < self.alpha < 1:
             raise AuditError(f"{self.name}: alpha must be between 0 and 1, got {self.alpha}")
         if self.min_group_size < 2:
@@ -160,6 +173,9 @@ class GroupPerformanceProbe(Probe):
         for v in values:
             key = str(int(v)) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else str(v)
             key = mapping.get(key, key)
+            if self.data is None and key not in model.labels:  # the example's positive/negative, in the model's spelling
+                like = POSITIVE_LIKE if key == "positive" else NEGATIVE_LIKE
+                key = next((lab for lab in model.labels if lab.lower() in like), key)
             if key in model.labels:
                 out.append(model.labels.index(key))
             elif key.isdigit() and int(key) < len(model.labels):

@@ -61,8 +61,8 @@ def _read(source: DataSource, what: str, offline: bool | None) -> tuple[Any, lis
         raise AuditError(f"{what} is a DatasetDict with splits {', '.join(source)}; pass one split, e.g. ds['{next(iter(source), 'train')}']")
     if isinstance(source, datasets.Dataset):
         return (lambda c: source[c]), list(source.column_names)
-    if isinstance(source, Path) or (isinstance(source, str) and (Path(source).exists() or Path(source).suffix.lower() in FORMATS)):
-        ds = _read_file(Path(source), what)
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
+        ds = _read_file(Path(source).expanduser(), what)
     elif isinstance(source, str) and _HUB_ID.match(source):
         ds = _read_hub(source, what, offline)
     else:
@@ -71,12 +71,21 @@ def _read(source: DataSource, what: str, offline: bool | None) -> tuple[Any, lis
     return (lambda c: ds[c]), list(ds.column_names)
 
 
+def _looks_like_path(spec: str) -> bool:
+    """A file, not a hub id: it exists, has a data extension, starts like a path, or is a bare name with a suffix."""
+    return (Path(spec).expanduser().exists() or Path(spec).suffix.lower() in FORMATS or spec.startswith(("/", ".", "~"))
+            or ("/" not in spec and "." in spec.partition(":")[0]))
+
+
 def _read_file(p: Path, what: str) -> Any:
     if not p.is_file():
-        raise AuditError(f"{what} file not found: {p}; pass an existing .csv, .jsonl or .parquet file")
+        raise AuditError(f"{what} not found: {p}; pass an existing .csv, .jsonl or .parquet file")
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise AuditError(f"{what} {p} has an unsupported extension {p.suffix!r}; use one of {', '.join(FORMATS)}")
+    if fmt in ("csv", "json") and sum(1 for line in p.read_text(encoding="utf-8", errors="replace").splitlines()
+                                      if line.strip()) < (2 if fmt == "csv" else 1):  # datasets' own error is obscure
+        raise AuditError(f"{what} {p} has no rows; add rows{' below the header' if fmt == 'csv' else ''}")
     import datasets
 
     datasets.disable_progress_bars()

@@ -56,6 +56,10 @@ class Probe:
                     value = getattr(self, pname)
                     if pname == "thresholds" and value is not None:
                         value = [vars(t) for t in value]
+                    elif type(value).__name__ in ("DataFrame", "Dataset"):  # data passed in memory: recorded by description
+                        from audit.data_sources import describe
+
+                        value = describe(value)
                     params[pname] = value
         return params
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audit.data_sources import DataSource, load_columns
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.results import Case, Metric, ProbeResult
@@ -45,28 +45,14 @@ def builtin_pairs() -> list[Pair]:
     return pairs
 
 
-def load_pairs_file(path: str | Path) -> list[Pair]:
-    """A user's pairs file in the CrowS-Pairs CSV layout, read with ``datasets``.
+def load_pairs_file(path: DataSource) -> list[Pair]:
+    """A user's pairs in the CrowS-Pairs CSV layout: a file, a cached hub dataset, a Dataset or a DataFrame.
 
     As in the CrowS-Pairs metric, for rows marked "antistereo" the less-disadvantaged sentence
     (sent_less) is the one whose preference counts as stereotypical.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise AuditError(f"pairs file {path} not found; pass a CSV with columns {', '.join(REQUIRED_COLUMNS)}")
-    import datasets
-
-    datasets.disable_progress_bars()
-    if sum(1 for line in p.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()) < 2:
-        raise AuditError(f"pairs file {path} has no rows; add pairs below the header ({', '.join(REQUIRED_COLUMNS)})")
-    try:
-        ds = datasets.load_dataset("csv", data_files=str(p), split="train", keep_in_memory=True)
-    except Exception as exc:  # datasets raises many types for a malformed CSV
-        raise AuditError(f"pairs file {path} could not be read as CSV ({str(exc).splitlines()[0][:160]})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
-    if missing:
-        raise AuditError(f"pairs file {path} lacks column(s) {', '.join(missing)}; the CrowS-Pairs layout needs "
-                         f"{', '.join(REQUIRED_COLUMNS)}")
+    cols = load_columns(path, REQUIRED_COLUMNS, what="pairs file")
+    ds = [dict(zip(cols, values)) for values in zip(*cols.values())]
     pairs = []
     for i, row in enumerate(ds):
         direction = str(row["stereo_antistereo"]).strip()
@@ -118,7 +104,7 @@ class CrowsPairsProbe(Probe):
     }
     default_thresholds = (Threshold("stereotype_score", 10.0, mode="ci_all"),)
 
-    def __init__(self, *, pairs_file: str | None = None, seed: int = 0, max_cases: int | None = None,
+    def __init__(self, *, pairs_file: DataSource | None = None, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         self.pairs_file = pairs_file
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
@@ -129,7 +115,7 @@ class CrowsPairsProbe(Probe):
             load_pairs_file(self.pairs_file)
 
     def pairs(self) -> list[Pair]:
-        pairs = load_pairs_file(self.pairs_file) if self.pairs_file else builtin_pairs()
+        pairs = load_pairs_file(self.pairs_file) if self.pairs_file is not None else builtin_pairs()
         if self.max_cases is not None and len(pairs) > self.max_cases:
             rng = np.random.default_rng(self.seed)
             pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), self.max_cases, replace=False))]

@@ -99,7 +99,8 @@ class GroupPerformanceProbe(Probe):
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
-        params["data"] = "generated example" if self.data is None else describe(self.data)
+        if self.data is None:
+            params["data"] = "generated example"
         return params
 
     def supports(self, model: Any) -> bool:

@@ -8,12 +8,12 @@ intervals, the gap to the best language, and agreement across translations of on
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats as st
 
+from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
@@ -23,7 +23,6 @@ from probes.multilingual.common import case_limit, check_languages, chosen, grou
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
 COLUMNS = ("text", "label", "lang")
-FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 CHART_TOP = 50
 
 
@@ -39,31 +38,13 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     return float(np.mean(scores)) if scores else math.nan
 
 
-def load_dataset(path: str) -> dict[str, list[Any]]:
-    """A local labelled multilingual file as columns; AuditError naming a missing file, format or column."""
-    p = Path(path)
-    if not p.is_file():
-        raise AuditError(f"dataset file not found: {path}; pass a local .csv, .jsonl or .parquet file")
-    fmt = FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise AuditError(f"dataset {path} has an unsupported extension {p.suffix!r}; use one of {', '.join(FORMATS)}")
-    import datasets
-
-    datasets.disable_progress_bars()
-    try:
-        ds = datasets.load_dataset(fmt, data_files=str(p), split="train")
-    except Exception as exc:  # datasets raises many types for unreadable files
-        raise AuditError(f"could not read dataset {path} as {fmt} ({str(exc).splitlines()[0][:160]})") from None
-    missing = [c for c in COLUMNS if c not in ds.column_names]
-    if missing:
-        raise AuditError(f"dataset {path} has no column {missing[0]!r} (columns: {', '.join(ds.column_names)}); "
-                         f"it needs text, label, lang and optionally group_id")
-    cols = {c: list(ds[c]) for c in (*COLUMNS, "group_id") if c in ds.column_names}
-    if not cols["text"]:
-        raise AuditError(f"dataset {path} has no rows")
+def load_dataset(path: DataSource) -> dict[str, list[Any]]:
+    """A labelled multilingual table (file, cached hub dataset, Dataset or DataFrame) as columns; AuditError naming
+    a missing file, format or column."""
+    cols = load_columns(path, COLUMNS, optional=("group_id",), what="dataset")
     for i, t in enumerate(cols["text"]):
         if not isinstance(t, str) or not t.strip():
-            raise AuditError(f"dataset {path}, row {i}: 'text' is empty or not a string; fix or drop that row")
+            raise AuditError(f"dataset {describe(path)}, row {i}: 'text' is empty or not a string; fix or drop that row")
     return cols
 
 
@@ -96,7 +77,7 @@ class ConsistencyProbe(Probe):
     default_thresholds = ()
 
     def __init__(self, *, languages: list[str] | None = None, items: int = 40, min_items: int = 10,
-                 dataset: str | None = None, seed: int = 0, max_cases: int | None = None,
+                 dataset: DataSource | None = None, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
         self.languages = languages

@@ -10,7 +10,7 @@ from audit.cli import main
 @pytest.mark.parametrize("kind, probe, params, message", [
     ("bert-classifier", "bias.counterfactual", {"target": "LABEL_9"}, "unknown label"),
     ("bert-classifier", "bias.counterfactual", {"axes": ["gendr"]}, "did you mean 'gender'"),
-    ("bert-mlm", "bias.crows_pairs", {"pairs_file": "PAIRS"}, "lacks column(s) stereo_antistereo, bias_type"),
+    ("bert-mlm", "bias.crows_pairs", {"pairs_file": "PAIRS"}, "no columns 'stereo_antistereo', 'bias_type'"),
 ])
 def test_bad_bias_input_exits_2_with_one_line(tmp_path, tiny_path, capsys, kind, probe, params, message):
     if params.get("pairs_file") == "PAIRS":

@@ -95,7 +95,7 @@ def test_builtin_set_on_tiny_models_gives_a_score_per_bias_type_with_wilson_inte
 
 
 def test_pairs_file_mistakes_are_user_errors(tmp_path):
-    with pytest.raises(AuditError, match="lacks column.*stereo_antistereo, bias_type"):
+    with pytest.raises(AuditError, match="no columns 'stereo_antistereo', 'bias_type'"):
         load_pairs_file(write_csv(tmp_path / "a.csv", PAIRS, columns=("sent_more", "sent_less")))
     with pytest.raises(AuditError, match="not found"):
         load_pairs_file(tmp_path / "missing.csv")

@@ -31,6 +31,16 @@ def describe(source: DataSource) -> str:
     return f"<{type(source).__name__}, {n} rows>"
 
 
+def is_table(source: DataSource) -> bool:
+    """True for what ``load_columns`` reads: a DataFrame, a Dataset, a .csv/.jsonl/.parquet path or a hub id;
+    False for other paths (a YAML or JSON document), which their probes read as before."""
+    if not isinstance(source, (str, Path)):
+        return True
+    if Path(source).suffix.lower() in FORMATS:
+        return Path(source).suffix.lower() != ".json"
+    return isinstance(source, str) and not _looks_like_path(source)
+
+
 def load_columns(source: DataSource, required: Sequence[str], optional: Sequence[str] = (), *,
                  what: str = "dataset", offline: bool | None = None) -> dict[str, list[Any]]:
     """The ``required`` and present ``optional`` columns of ``source`` as lists; AuditError for a missing file,

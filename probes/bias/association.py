@@ -6,11 +6,11 @@ sentences. The arithmetic lives in ``probes.bias.weat``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audit.data_sources import DataSource, describe, is_table, load_columns
 from audit.errors import AuditError, unknown_name
 from audit.gates import Threshold
 from audit.results import Case, Metric, ProbeResult
@@ -23,14 +23,28 @@ from probes.bias.lexicon import DATA, read_yaml
 SIDES = ("X", "Y", "A", "B")
 
 
-def load_tests(extra_file: str | Path | None = None) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]], dict[str, list[str]]]:
+def sets_table(source: Any) -> dict[str, Any]:
+    """WEAT tests as a table (file, cached hub dataset, Dataset or DataFrame) with columns test, side (X, Y, A or
+    B) and word: each (test, side) becomes the word list ``<test>_<side>`` and the test uses the four lists."""
+    cols = load_columns(source, ("test", "side", "word"), what="WEAT sets table")
+    lists: dict[str, list[str]] = {}
+    for i, (test, side, word) in enumerate(zip(cols["test"], cols["side"], cols["word"])):
+        if side not in SIDES or not all(isinstance(v, str) and v.strip() for v in (test, word)):
+            raise AuditError(f"WEAT sets table {describe(source)}, row {i + 1}: side must be one of {', '.join(SIDES)} "
+                             f"and test and word non-empty text, got {side!r}")
+        lists.setdefault(f"{test.strip()}_{side}", []).append(word.strip())
+    tests = {name: {side: f"{name}_{side}" for side in SIDES} for name in dict.fromkeys(k.rsplit("_", 1)[0] for k in lists)}
+    return {"lists": lists, "tests": tests}
+
+
+def load_tests(extra_file: DataSource | None = None) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]], dict[str, list[str]]]:
     """(word lists, tests, templates) from data/weat_sets.yaml plus a user's file in the same layout."""
     data = read_yaml(DATA / "weat_sets.yaml", "WEAT sets")
     lists = {k: [str(w) for w in v] for k, v in data["lists"].items()}
     tests = dict(data["tests"])
     templates = {k: list(v) for k, v in data["templates"].items()}
     if extra_file is not None:
-        extra = read_yaml(extra_file, "WEAT sets file")
+        extra = sets_table(extra_file) if is_table(extra_file) else read_yaml(extra_file, "WEAT sets file")
         lists.update({k: [str(w) for w in (v or [])] for k, v in (extra.get("lists") or {}).items()})
         tests.update(extra.get("tests") or {})
         templates.update(extra.get("templates") or {})
@@ -86,7 +100,7 @@ class WeatProbe(Probe):
     }
     default_thresholds = (Threshold("largest_effect_size", 0.8, mode="ci_all", min_n=8),)
 
-    def __init__(self, *, tests: list[str] | None = None, sets_file: str | None = None, n_permutations: int = 10_000,
+    def __init__(self, *, tests: list[str] | None = None, sets_file: DataSource | None = None, n_permutations: int = 10_000,
                  exact_limit: int = weat.EXACT_LIMIT, alpha: float = 0.05, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         self.tests = tests

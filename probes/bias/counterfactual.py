@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.data_sources import DataSource, is_table
 from audit.errors import AuditError, unknown_name
 from audit.gates import Threshold
 from audit.results import Case, Metric, ProbeResult
@@ -59,7 +60,7 @@ class CounterfactualProbe(Probe):
     default_thresholds = (Threshold("max_gap", 0.10, mode="ci_all"),)
 
     def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
-                 template_kinds: list[str] | None = None, lexicon_file: str | None = None, test: str = "permutation",
+                 template_kinds: list[str] | None = None, lexicon_file: DataSource | None = None, test: str = "permutation",
                  alpha: float = 0.05, cases_per_axis: int | None = 320, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:
         self.target = target
@@ -82,7 +83,7 @@ class CounterfactualProbe(Probe):
             raise AuditError(f"{self.name}: cases_per_axis must be at least 1 (or None for every frame), got {self.cases_per_axis}")
         if not 0 < self.alpha < 1:
             raise AuditError(f"{self.name}: alpha must be between 0 and 1, got {self.alpha}")
-        if self.lexicon_file is not None and not Path(self.lexicon_file).is_file():
+        if self.lexicon_file is not None and not is_table(self.lexicon_file) and not Path(self.lexicon_file).is_file():
             raise AuditError(f"lexicon file {self.lexicon_file} not found; pass the path of an existing YAML file")
         target_label(model, self.target)
         load_lexicon(self.lexicon_file, seed=self.seed, axes=self.axes)  # a bad lexicon fails before any probe runs

@@ -19,7 +19,8 @@ come from CLDR through Babel and names from Faker at run time. A user's file, fo
     fillers:
       fruit: {fruit: [apples, pears]}
 
-is passed as ``lexicon_file`` to ``bias.counterfactual``.
+is passed as ``lexicon_file`` to ``bias.counterfactual``. New terms also come as a table with columns axis,
+group, term (a CSV/JSONL/Parquet file, a cached hub dataset, a ``datasets.Dataset`` or a DataFrame).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from audit.data_sources import describe, is_table, load_columns
 from audit.errors import AuditError, did_you_mean
 
 DATA = Path(__file__).with_name("data")
@@ -256,6 +258,18 @@ def _check_templates(templates: list[Template], fillers: dict[str, Any]) -> None
             raise AuditError(f"template {t.text!r} has a malformed slot; write slots as {{name}}")
 
 
+def lexicon_table(source: Any) -> dict[str, Any]:
+    """A lexicon as a table (file, cached hub dataset, Dataset or DataFrame) with columns axis, group, term: the
+    same as a YAML file listing those terms under ``axes: {axis: {groups: {group: [term, ...]}}}``."""
+    cols = load_columns(source, ("axis", "group", "term"), what="lexicon table")
+    axes: dict[str, Any] = {}
+    for i, (axis, group, term) in enumerate(zip(cols["axis"], cols["group"], cols["term"])):
+        if not all(isinstance(v, str) and v.strip() for v in (axis, group, term)):
+            raise AuditError(f"lexicon table {describe(source)}, row {i + 1}: axis, group and term must all be non-empty text")
+        axes.setdefault(axis.strip(), {"groups": {}})["groups"].setdefault(group.strip(), []).append(term.strip())
+    return {"axes": axes}
+
+
 def load_lexicon(extra_file: str | Path | None = None, *, seed: int = 0, axes: list[str] | None = None) -> Lexicon:
     """The built-in axes and templates, plus those of ``extra_file``, checked and expanded."""
     raw_axes = dict(read_yaml(DATA / "axes.yaml", "lexicon")["axes"])
@@ -263,7 +277,7 @@ def load_lexicon(extra_file: str | Path | None = None, *, seed: int = 0, axes: l
     raw_templates = {k: list(v) for k, v in tdata["templates"].items()}
     raw_fillers: dict[str, Any] = dict(tdata.get("fillers") or {})
     if extra_file is not None:
-        extra = read_yaml(extra_file, "lexicon file")
+        extra = lexicon_table(extra_file) if is_table(extra_file) else read_yaml(extra_file, "lexicon file")
         unknown = set(extra) - {"axes", "templates", "fillers", "provenance", "replace_templates"}
         if unknown:
             key = sorted(unknown)[0]

@@ -75,3 +75,26 @@ def test_hub_dataset_id_reads_the_local_cache_offline(tmp_path, monkeypatch):
     with pytest.raises(AuditError, match="'org/other': it is not in the local datasets cache"):
         load_columns("org/other", ["text"])
     assert datasets.config.HF_HUB_OFFLINE is False  # the switch is set for the call only
+
+
+def test_lexicon_and_weat_sets_also_come_as_tables(tmp_path):
+    """Tables go through the same merge as the YAML layouts: the new axis and test appear, built-ins stay."""
+    from probes.bias.association import load_tests
+    from probes.bias.lexicon import load_lexicon
+
+    lex_rows = pd.DataFrame({"axis": ["profession"] * 4, "group": ["doctors", "doctors", "cleaners", "cleaners"],
+                             "term": ["a doctor", "a surgeon", "a cleaner", "a janitor"]})
+    lex_rows.to_csv(tmp_path / "lex.csv", index=False)
+    for source in (lex_rows, str(tmp_path / "lex.csv"), datasets.Dataset.from_pandas(lex_rows)):
+        lex = load_lexicon(source)
+        assert [t.label for _, t in lex.axes["profession"].terms] == ["a doctor", "a surgeon", "a cleaner", "a janitor"]
+        assert "gender" in lex.axes
+    sides = {"X": ["rose", "tulip"], "Y": ["ant", "wasp"], "A": ["love", "peace"], "B": ["filth", "grief"]}
+    sets = pd.DataFrame([{"test": "mine", "side": s, "word": w} for s, ws in sides.items() for w in ws])
+    lists, tests, _ = load_tests(sets)
+    assert tests["mine"] == {s: f"mine_{s}" for s in sides} and lists["mine_A"] == ["love", "peace"]
+    assert set(load_tests()[1]) < set(tests)  # the built-in tests stay
+    with pytest.raises(AuditError, match="no column 'side'"):
+        load_tests(sets.drop(columns="side"))
+    with pytest.raises(AuditError, match="row 1: side must be one of X, Y, A, B"):
+        load_tests(sets.assign(side="Q"))

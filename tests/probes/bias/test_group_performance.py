@@ -272,3 +272,49 @@ def test_default_model_on_the_generated_example(default_model):
     assert {g.metric for g in r.gates} == {"equalized_odds_difference[gender]", "worst_group_gap[gender]"}
     assert r.charts and all("low" in item for item in r.charts[0].data)
     assert r.tables["slices"]
+
+
+def _eval_csv(tmp_path, n=120):
+    rng = np.random.default_rng(0)
+    rows = ["text,label,dialect"] + [f"sentence number {i} about day {i % 7},LABEL_{rng.integers(0, 2)},{'ab'[i % 2]}"
+                                     for i in range(n)]
+    path = tmp_path / "eval.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cli_data_flags_and_config_equivalent(tmp_path, tiny_path, capsys):
+    """`audit run MODEL --probe bias.group_performance --data eval.csv --group-column dialect`, and the same from
+    a config with a threshold on a disparity metric; a wrong column is one line, exit 2, nothing written."""
+    from audit.cli import main
+
+    model = str(tiny_path("bert-classifier"))
+    data = _eval_csv(tmp_path)
+    capsys.readouterr()
+    code = main(["run", model, "--probe", "bias.group_performance", "--data", str(data), "--group-column", "dialect",
+                 "--no-explain", "--no-cache", "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "worst group is dialect=" in out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    probe = next(p for p in results["probes"] if p["probe"] == "bias.group_performance")
+    assert probe["params"]["data"] == str(data) and probe["params"]["group_columns"] == ["dialect"]
+    assert {g["metric"] for g in probe["gates"]} == {"equalized_odds_difference[dialect]", "worst_group_gap[dialect]"}
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "dialect: accuracy per group" in html and "equalized_odds_difference" in html
+
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text(f"model: {json.dumps(model)}\nprobes:\n  bias.group_performance:\n    data: {json.dumps(str(data))}\n"
+                   "    group_columns: [dialect]\nthresholds:\n  bias.group_performance:\n"
+                   "    - {metric: demographic_parity_difference, max: 1.0, mode: ci_all}\nexplain: false\n", encoding="utf-8")
+    code = main(["run", "--config", str(cfg), "--no-cache", "--out", str(tmp_path / "out2"), "--quiet"])
+    assert code == 0, capsys.readouterr()
+    probe = next(p for p in json.loads((tmp_path / "out2" / "results.json").read_text())["probes"]
+                 if p["probe"] == "bias.group_performance")
+    assert [(g["metric"], g["status"]) for g in probe["gates"]] == [("demographic_parity_difference[dialect]", "pass")]
+
+    capsys.readouterr()
+    code = main(["run", model, "--probe", "bias.group_performance", "--data", str(data), "--group-column", "dialekt",
+                 "--no-explain", "--no-cache", "--out", str(tmp_path / "bad"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "no column 'dialekt' (its columns: text, label, dialect)" in err
+    assert not (tmp_path / "bad").exists()

@@ -318,3 +318,18 @@ def test_cli_data_flags_and_config_equivalent(tmp_path, tiny_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no column 'dialekt' (its columns: text, label, dialect)" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_python_api_takes_a_dataframe_and_saves_results(tmp_path, tiny_path):
+    import pandas as pd
+
+    import audit
+    from audit.results import AuditResult
+
+    df = pd.read_csv(_eval_csv(tmp_path))
+    result = audit.run(str(tiny_path("bert-classifier")), probes=["bias.group_performance"], explain=False, use_cache=False,
+                       progress=False, probe_params={"bias.group_performance": {"data": df, "group_columns": ["dialect"]}})
+    saved = AuditResult.load(result.save(tmp_path / "results.json"))
+    probe = next(p for p in saved.probes if p.probe == "bias.group_performance")
+    assert probe.params["data"] == "<DataFrame, 120 rows>"
+    assert {row["group"] for row in probe.tables["groups"]} == {"a", "b"}

@@ -333,3 +333,25 @@ def test_python_api_takes_a_dataframe_and_saves_results(tmp_path, tiny_path):
     probe = next(p for p in saved.probes if p.probe == "bias.group_performance")
     assert probe.params["data"] == "<DataFrame, 120 rows>"
     assert {row["group"] for row in probe.tables["groups"]} == {"a", "b"}
+
+
+def test_multiclass_rates_and_disparities_are_one_vs_rest():
+    """Three classes: each class's FPR/FNR per group and its disparities equal fairlearn on the binarised labels."""
+    from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate
+
+    y, pred, g = _random_data(11, n=450, n_groups=3, n_classes=3)
+    labels = ("anger", "joy", "sadness")
+    texts = [f"t{i}" for i in range(len(y))]
+    probs = {t: np.eye(3)[p] * 0.7 + 0.1 for t, p in zip(texts, pred)}
+    model = FakeClassifier(labels, probs)
+    data = data_frame({"text": texts, "label": [labels[v] for v in y], "grp": [f"g{k}" for k in g]})
+    r = GroupPerformanceProbe(data=data, group_columns=["grp"], slice_search=False, n_resamples=200).run(model)
+    for c, name in enumerate(labels):
+        yb, pb = (y == c).astype(int), (pred == c).astype(int)
+        mf = MetricFrame(metrics={"fpr": false_positive_rate, "fnr": false_negative_rate}, y_true=yb, y_pred=pb,
+                         sensitive_features=np.array([f"g{k}" for k in g]))
+        for grp, value in mf.by_group["fpr"].items():
+            assert r.metric("fpr", f"grp={grp}/class {name}").value == pytest.approx(value, abs=1e-12)
+            assert r.metric("fnr", f"grp={grp}/class {name}").value == pytest.approx(mf.by_group["fnr"][grp], abs=1e-12)
+        eo = fairlearn_metrics.equalized_odds_difference(yb, pb, sensitive_features=g)
+        assert r.metric("equalized_odds_difference", f"grp/class {name}").value == pytest.approx(eo, abs=1e-12)

@@ -30,6 +30,9 @@ from probes.multilingual.consistency import macro_f1
 
 N_CASES = 8
 NEGATIVE_LIKE = ("negative", "neg")
+GROUP_COLUMNS = ("column", "group", "n", "conclusive", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "fpr", "fnr",
+                 "ece", "mean_score", "q_vs_rest")
+"""The per-group table as shown; every figure's interval is in the metrics (and results.json)."""
 EXAMPLE_GROUP = "gender"
 
 
@@ -222,7 +225,8 @@ class GroupPerformanceProbe(Probe):
         for col, cover in table["inferred"].items():
             warnings.append(f"groups of {col!r} were inferred from the text with the bias lexicon: {cover:.0%} of "
                             f"{len(texts)} rows mention exactly one group; the rest are left out of that column")
-        tables = {"groups": _round(group_rows), "disparities": _round(disparity_rows)}
+        tables = {"groups": _round([{k: r.get(k) for k in GROUP_COLUMNS if k in r} for r in group_rows]),
+                  "disparities": _round(disparity_rows)}
         if class_rows:
             tables["class_rates"] = _round(class_rows)
         slice_rows: list[dict[str, Any]] = []
@@ -289,6 +293,11 @@ class GroupPerformanceProbe(Probe):
                                    [{"label": f"{r['group']}{'' if r['conclusive'] else ' (too few)'}", "value": r["accuracy"],
                                      "low": r["accuracy_low"], "high": r["accuracy_high"]} for r in rows],
                                    alt=f"Accuracy per {col} group with 95% Wilson intervals"))
+        diffs = [r for r in out["disparities"] if r["metric"] not in gm.LOWER_IS_WORSE and math.isfinite(r["value"])]
+        out["charts"].append(Chart("bar", f"{col}: disparities between groups (0 = parity)", "metric", "difference",
+                                   [{"label": r["metric"] + ("" if len(classes) == 1 else f" ({r['class']})"), "value": r["value"],
+                                     "low": r["ci_low"], "high": r["ci_high"]} for r in diffs],
+                                   alt=f"Disparity metrics between the {col} groups with 95% bootstrap intervals"))
         return out
 
     @staticmethod

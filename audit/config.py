@@ -412,6 +412,10 @@ def _probes(doc: _Doc, raw: Any, registry: dict[str, type]) -> dict[str, dict[st
             if not _fits(value, accepted[pname]):
                 raise doc.error(path + (pname,), f"expected {_hint_text(accepted[pname])}, got {_typename(value)} {value!r}")
         out[name] = dict(params)
+        for pname in DATA_PARAMETERS & set(params):  # a data file named in a config is relative to that file too
+            value = params[pname]
+            if isinstance(value, str) and _relative(doc, path + (pname,), value).exists():
+                out[name][pname] = str(_relative(doc, path + (pname,), value))
     return out
 
 
@@ -483,6 +487,10 @@ def _baseline(doc: _Doc, raw: Any) -> BaselineSettings | None:
     if tolerance < 0:
         raise doc.error(("baseline", "tolerance"), f"a tolerance cannot be negative, got {tolerance:g}; use 0 to allow no regression")
     return BaselineSettings(_relative(doc, ("baseline", "path"), _text(doc, ("baseline", "path"), raw["path"])), tolerance)
+
+
+DATA_PARAMETERS = frozenset({"data", "dataset", "pairs_file", "lexicon_file", "sets_file"})
+"""Probe parameters that name a data file (or a hub dataset id, left as it is)."""
 
 
 def _relative(doc: _Doc, path: Path_, name: str) -> Path:

@@ -283,7 +283,7 @@ def _eval_csv(tmp_path, n=120):
     return path
 
 
-def test_cli_data_flags_and_config_equivalent(tmp_path, tiny_path, capsys):
+def test_cli_data_flags_and_config_equivalent(tmp_path, tiny_path, capsys, monkeypatch):
     """`audit run MODEL --probe bias.group_performance --data eval.csv --group-column dialect`, and the same from
     a config with a threshold on a disparity metric; a wrong column is one line, exit 2, nothing written."""
     from audit.cli import main
@@ -302,10 +302,11 @@ def test_cli_data_flags_and_config_equivalent(tmp_path, tiny_path, capsys):
     html = (tmp_path / "out" / "report.html").read_text()
     assert "dialect: accuracy per group" in html and "equalized_odds_difference" in html
 
-    cfg = tmp_path / "audit.yaml"
-    cfg.write_text(f"model: {json.dumps(model)}\nprobes:\n  bias.group_performance:\n    data: {json.dumps(str(data))}\n"
+    cfg = tmp_path / "audit.yaml"  # data named relative to the config file, run from elsewhere
+    cfg.write_text(f"model: {json.dumps(model)}\nprobes:\n  bias.group_performance:\n    data: eval.csv\n"
                    "    group_columns: [dialect]\nthresholds:\n  bias.group_performance:\n"
                    "    - {metric: demographic_parity_difference, max: 1.0, mode: ci_all}\nexplain: false\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)
     code = main(["run", "--config", str(cfg), "--no-cache", "--out", str(tmp_path / "out2"), "--quiet"])
     assert code == 0, capsys.readouterr()
     probe = next(p for p in json.loads((tmp_path / "out2" / "results.json").read_text())["probes"]

@@ -25,8 +25,8 @@ DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equ
 LOWER_IS_WORSE = frozenset({"demographic_parity_ratio"})
 """The one disparity where a smaller value is the larger disparity (1 = parity)."""
 _COUNTS = ("n", "sel", "pos", "tp", "fp", "correct")
-_CHUNK = 20_000_000
-"""Upper bound on resamples × rows gathered at once (memory)."""
+_CHUNK = 4_000_000
+"""Upper bound on resamples × rows drawn at once (memory: a few arrays of this many numbers)."""
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,6 @@ def disparities(c: np.ndarray) -> dict[str, np.ndarray]:
             }
 
 
-def _resampled(x: np.ndarray, g: np.ndarray, n_groups: int, draws: np.ndarray) -> dict[str, np.ndarray]:
-    """Disparities for rows ``draws`` (B × n), chunked to bound memory."""
-    step = max(1, _CHUNK // max(1, draws.shape[1]))
-    parts = [disparities(group_counts(x, draws[i:i + step], g[draws[i:i + step]], n_groups)) for i in range(0, len(draws), step)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
 def analyse(y: np.ndarray, pred: np.ndarray, g: np.ndarray, cls: int, *, n_resamples: int = 1000,
             confidence: float = 0.95, seed: int = 0) -> list[Disparity]:
     """Disparities between the groups ``g`` (codes 0..G−1, every code present) for class ``cls``.
@@ -102,26 +95,34 @@ def analyse(y: np.ndarray, pred: np.ndarray, g: np.ndarray, cls: int, *, n_resam
     below cannot reject it at the interval's one-sided level (1 − confidence)/2; a gate on the interval then
     fails under parity at most that often.
 
-    Test: the permutation p-value (+1 corrected, one-sided: a disparity at least as large as observed) under the null of no disparity — group labels shuffled across all rows for
-    demographic parity and the accuracy gap (ŷ, or correctness, independent of the group), within each true
-    class for the odds metrics (ŷ independent of the group given y).
+    Test: the permutation p-value (+1 corrected, one-sided: a disparity at least as large as observed) under
+    the null of no disparity — group labels shuffled across all rows for demographic parity and the accuracy
+    gap (ŷ, or correctness, independent of the group), within each true class for the odds metrics (ŷ
+    independent of the group given y). Resamples and permutations are drawn in chunks to bound memory.
     """
     rng = np.random.default_rng(seed)
     n_groups = int(g.max()) + 1
     x = indicators(y, pred, cls)
     point = disparities(group_counts(x, np.arange(len(y))[None, :], g[None, :], n_groups))
     members = [np.flatnonzero(g == k) for k in range(n_groups)]
-    boot_rows = np.concatenate([m[rng.integers(0, len(m), size=(n_resamples, len(m)))] for m in members], axis=1)
-    boot = _resampled(x, g, n_groups, boot_rows)
-    rows = np.arange(len(y))
-    free = np.stack([rng.permutation(len(y)) for _ in range(n_resamples)])
-    within = np.tile(rows, (n_resamples, 1))
-    for label in np.unique(y):
-        idx = np.flatnonzero(y == label)
-        within[:, idx] = idx[np.argsort(rng.random((n_resamples, len(idx))), axis=1)]
-    # a permutation moves the group labels: row i keeps its outcome and takes the group of row perm[i]
-    perm_free = disparities(_perm_counts(x, g[free], n_groups))
-    perm_within = disparities(_perm_counts(x, g[within], n_groups))
+    strata = [np.flatnonzero(y == label) for label in np.unique(y)]
+    everyone = np.arange(len(y))
+    parts: dict[str, list[dict[str, np.ndarray]]] = {"boot": [], "free": [], "within": []}
+    step = max(1, _CHUNK // len(y))  # resamples per chunk: bounds memory on large data
+    for start in range(0, n_resamples, step):
+        b = min(step, n_resamples - start)
+        rows = np.concatenate([m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
+        parts["boot"].append(disparities(group_counts(x, rows, g[rows], n_groups)))
+        # a permutation moves the group labels; every row keeps its outcome
+        free = rng.permuted(np.tile(g, (b, 1)), axis=1)
+        within = np.tile(g, (b, 1))
+        for idx in strata:
+            within[:, idx] = rng.permuted(within[:, idx], axis=1)
+        rows = np.broadcast_to(everyone, (b, len(y)))
+        parts["free"].append(disparities(group_counts(x, rows, free, n_groups)))
+        parts["within"].append(disparities(group_counts(x, rows, within, n_groups)))
+    boot, perm_free, perm_within = ({k: np.concatenate([p[k] for p in parts[kind]]) for k in DISPARITIES}
+                                    for kind in ("boot", "free", "within"))
     alpha = (1.0 - confidence) / 2.0
     out = []
     for name in DISPARITIES:
@@ -141,14 +142,6 @@ def analyse(y: np.ndarray, pred: np.ndarray, g: np.ndarray, cls: int, *, n_resam
             low, high = (low, 1.0) if name in LOWER_IS_WORSE else (0.0, high)
         out.append(Disparity(name, v, (low, high), p))
     return out
-
-
-def _perm_counts(x: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Counts for permuted group labels (B × n): every row once, with its permuted group."""
-    step = max(1, _CHUNK // max(1, groups.shape[1]))
-    rows = np.arange(groups.shape[1])
-    return np.concatenate([group_counts(x, np.broadcast_to(rows, groups[i:i + step].shape), groups[i:i + step], n_groups)
-                           for i in range(0, len(groups), step)])
 
 
 def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:

@@ -98,3 +98,17 @@ def test_lexicon_and_weat_sets_also_come_as_tables(tmp_path):
         load_tests(sets.drop(columns="side"))
     with pytest.raises(AuditError, match="row 1: side must be one of X, Y, A, B"):
         load_tests(sets.assign(side="Q"))
+
+
+def test_pairs_file_and_consistency_dataset_take_in_memory_tables():
+    from probes.bias.crows_pairs import load_pairs_file
+    from probes.multilingual.consistency import load_dataset
+
+    pairs = pd.DataFrame({"sent_more": ["The poor are lazy."], "sent_less": ["The rich are lazy."],
+                          "stereo_antistereo": ["stereo"], "bias_type": ["socioeconomic"]})
+    [pair] = load_pairs_file(pairs)
+    assert (pair.stereo, pair.anti, pair.bias_type) == ("The poor are lazy.", "The rich are lazy.", "socioeconomic")
+    rows = datasets.Dataset.from_dict({"text": ["bonjour", "hello"], "label": ["LABEL_0", "LABEL_1"], "lang": ["fr", "en"]})
+    assert load_dataset(rows) == {"text": ["bonjour", "hello"], "label": ["LABEL_0", "LABEL_1"], "lang": ["fr", "en"]}
+    with pytest.raises(AuditError, match=r"<Dataset, 2 rows>, row 0: 'text' is empty"):
+        load_dataset(datasets.Dataset.from_dict({"text": ["", "x"], "label": ["a", "b"], "lang": ["fr", "en"]}))

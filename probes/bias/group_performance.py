@@ -167,7 +167,7 @@ class GroupPerformanceProbe(Probe):
                 col = f"{axis} (inferred)"
                 groups[col] = slices.infer_groups(texts, patterns[axis])
                 inferred[col] = sum(g is not None for g in groups[col]) / len(texts)
-        return {"texts": texts, "y": labels, "groups": groups, "inferred": inferred, "source": source, "rows": len(raw_labels)}
+        return {"texts": texts, "y": labels, "groups": groups, "inferred": inferred, "source": source}
 
     def _labels(self, model: Any, values: list[Any], source: str) -> np.ndarray:
         """Label indices of the model; dataset labels are the model's names, their numbers, or mapped by label_map."""

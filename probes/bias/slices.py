@@ -22,7 +22,7 @@ from scipy import stats as st
 from audit.stats import wilson_interval
 from probes.bias.lexicon import Lexicon
 
-ARTICLES = re.compile(r"^(a|an|the|this|that|my|your|our|their|his|her)\s+", re.IGNORECASE)
+ARTICLES = re.compile(r"^(a|an|the|this|that|these|those|some|my|your|our|their|his|her)\s+", re.IGNORECASE)
 
 
 def term_patterns(lex: Lexicon) -> dict[str, dict[str, re.Pattern[str]]]:

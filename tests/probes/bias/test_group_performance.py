@@ -356,3 +356,18 @@ def test_multiclass_rates_and_disparities_are_one_vs_rest():
             assert r.metric("fnr", f"grp={grp}/class {name}").value == pytest.approx(mf.by_group["fnr"][grp], abs=1e-12)
         eo = fairlearn_metrics.equalized_odds_difference(yb, pb, sensitive_features=g)
         assert r.metric("equalized_odds_difference", f"grp/class {name}").value == pytest.approx(eo, abs=1e-12)
+
+
+def test_slice_candidates_cover_crossings_lengths_terms_and_languages():
+    texts = ["My mother is here.", "Mon père est là.", "This man called me about the broken heating again."]
+    groups = {"region": ["n", "s", "n"], "age": ["y", "y", "o"]}
+    kinds = {}
+    for kind, name, mask in slices.candidates(texts, groups, load_lexicon(seed=0), ["en", "fr", "en"]):
+        kinds.setdefault(kind, {})[name] = mask.tolist()
+    assert kinds["crossing"]["age=y & region=n"] == [True, False, False]
+    assert kinds["language"] == {"detected language en": [True, False, True], "detected language fr": [False, True, False]}
+    assert kinds["identity terms"]["gender: mentions female"] == [True, False, False]
+    assert kinds["identity terms"]["gender: mentions male"] == [False, False, True]
+    assert sum(sum(m) for m in kinds["length"].values()) == 3  # the length bins partition the rows
+    one_language = slices.candidates(texts, {}, None, ["en"] * 3)
+    assert not [c for c in one_language if c[0] == "language"]

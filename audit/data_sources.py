@@ -8,6 +8,7 @@ is one line naming the missing columns and the ones that exist, before any model
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -24,11 +25,30 @@ DataSource = Any
 
 
 def describe(source: DataSource) -> str:
-    """A short name for a source, for messages and the report's parameter list."""
+    """A short name for a source, for messages and the report's parameter list; an in-memory table carries a
+    hash of its content, so two different tables of the same size never read alike in the results."""
     if isinstance(source, (str, Path)):
         return str(source)
     n = len(source) if hasattr(source, "__len__") else "?"
-    return f"<{type(source).__name__}, {n} rows>"
+    digest = _content_hash(source)
+    return f"<{type(source).__name__}, {n} rows{', content ' + digest if digest else ''}>"
+
+
+def _content_hash(source: Any) -> str:
+    """12 hex digits of a DataFrame's row hashes (pandas) or a Dataset's own fingerprint; "" for anything else."""
+    fingerprint = getattr(source, "_fingerprint", None)
+    if isinstance(fingerprint, str):
+        return fingerprint[:12]
+    try:
+        import pandas as pd
+
+        if isinstance(source, pd.DataFrame):
+            rows = pd.util.hash_pandas_object(source, index=False).to_numpy()
+            names = "\x1f".join(map(str, source.columns)).encode()
+            return hashlib.sha256(names + rows.tobytes()).hexdigest()[:12]
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    return ""
 
 
 def is_table(source: DataSource) -> bool:

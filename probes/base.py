@@ -56,8 +56,8 @@ class Probe:
                     value = getattr(self, pname)
                     if pname == "thresholds" and value is not None:
                         value = [vars(t) for t in value]
-                    elif type(value).__name__ in ("DataFrame", "Dataset"):  # data passed in memory: recorded by description
-                        from audit.data_sources import describe
+                    elif not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
+                        from audit.data_sources import describe  # data passed in memory (a DataFrame, a Dataset), a Path
 
                         value = describe(value)
                     params[pname] = value

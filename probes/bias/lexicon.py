@@ -270,7 +270,7 @@ def lexicon_table(source: Any) -> dict[str, Any]:
     return {"axes": axes}
 
 
-def load_lexicon(extra_file: str | Path | None = None, *, seed: int = 0, axes: list[str] | None = None) -> Lexicon:
+def load_lexicon(extra_file: Any = None, *, seed: int = 0, axes: list[str] | None = None) -> Lexicon:
     """The built-in axes and templates, plus those of ``extra_file``, checked and expanded."""
     raw_axes = dict(read_yaml(DATA / "axes.yaml", "lexicon")["axes"])
     tdata = read_yaml(DATA / "templates.yaml", "template file")

@@ -110,5 +110,5 @@ def test_pairs_file_and_consistency_dataset_take_in_memory_tables():
     assert (pair.stereo, pair.anti, pair.bias_type) == ("The poor are lazy.", "The rich are lazy.", "socioeconomic")
     rows = datasets.Dataset.from_dict({"text": ["bonjour", "hello"], "label": ["LABEL_0", "LABEL_1"], "lang": ["fr", "en"]})
     assert load_dataset(rows) == {"text": ["bonjour", "hello"], "label": ["LABEL_0", "LABEL_1"], "lang": ["fr", "en"]}
-    with pytest.raises(AuditError, match=r"<Dataset, 2 rows>, row 0: 'text' is empty"):
+    with pytest.raises(AuditError, match=r"<Dataset, 2 rows, content \w+>, row 0: 'text' is empty"):
         load_dataset(datasets.Dataset.from_dict({"text": ["", "x"], "label": ["a", "b"], "lang": ["fr", "en"]}))

@@ -332,7 +332,11 @@ def test_python_api_takes_a_dataframe_and_saves_results(tmp_path, tiny_path):
                        progress=False, probe_params={"bias.group_performance": {"data": df, "group_columns": ["dialect"]}})
     saved = AuditResult.load(result.save(tmp_path / "results.json"))
     probe = next(p for p in saved.probes if p.probe == "bias.group_performance")
-    assert probe.params["data"] == "<DataFrame, 120 rows>"
+    assert probe.params["data"].startswith("<DataFrame, 120 rows, content ")
+    changed = df.assign(label=df["label"].iloc[::-1].to_numpy())
+    from audit.data_sources import describe
+
+    assert describe(changed) != describe(df) and describe(df.copy()) == describe(df)
     assert {row["group"] for row in probe.tables["groups"]} == {"a", "b"}
 
 

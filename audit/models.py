@@ -841,8 +841,12 @@ def load(
     detected, head_why, guessed = head_of(config, is_st)
     if r.source == "default" and task is None:
         task = "zero-shot-classification"
+    if guessed and task is not None:
+        head_why, guessed_unsaid = f"{task}, as --task asked ({head_why.split(',')[0]})", False
+    else:
+        guessed_unsaid = guessed
     task = task or detected
-    _check_fits(spec, config, detected, task)
+    _check_fits(spec, config, detected, task, guessed)
 
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
@@ -864,7 +868,7 @@ def load(
         model, loading = _from_pretrained(auto_cls, r.path, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
-    missing, unexpected = _loading_problems(loading, task, detected)
+    missing, unexpected = _loading_problems(loading, task, detected, guessed)
     warnings: list[str] = []
     if missing or unexpected:
         listing = _weights_listing(missing, unexpected)
@@ -873,7 +877,9 @@ def load(
                              "missing tensors would be random — re-save the model, or pass --allow-missing-weights to audit it anyway")
         warnings.append(f"weights do not match the architecture ({listing}); missing tensors are randomly initialised — "
                         "this audit describes that partly random model (--allow-missing-weights)")
-    if guessed:
+    if guessed_unsaid:
+        unused = sorted(loading.get("unexpected_keys") or ())
+        head_why += f"; the weights hold tensors the encoder does not use ({_few(unused)}), probably that head" if unused else ""
         warnings.append(f"head: {head_why}")
     if device_map is None:
         model.eval().to(dev)
@@ -892,11 +898,13 @@ def load(
     )
 
 
-def _check_fits(spec: str, config: dict[str, Any], detected: str, task: str) -> None:
+def _check_fits(spec: str, config: dict[str, Any], detected: str, task: str, guessed: bool = False) -> None:
+    """Refuse a task the head cannot serve (any task goes when config.json names no known head: the user knows it),
+    and a regression head asked for class probabilities."""
     arch = (config.get("architectures") or ["?"])[0]
-    if detected not in _FITS:
+    if not guessed and detected not in _FITS:
         raise AuditError(f"{spec} is a {detected} model ({arch}), which this version does not audit yet; supported heads: {', '.join(TASKS)}")
-    if task not in _FITS[detected]:
+    if not guessed and task not in _FITS[detected]:
         raise AuditError(f"--task {task} does not fit {spec}: its head is {detected} ({arch}); use one of: {', '.join(sorted(_FITS[detected]))}")
     if task == "text-classification" and (config.get("problem_type") == "regression" or len(config.get("id2label") or {0: 0, 1: 1}) == 1):
         raise AuditError(
@@ -906,23 +914,25 @@ def _check_fits(spec: str, config: dict[str, Any], detected: str, task: str) -> 
         )
 
 
-def _loading_problems(loading: dict[str, Any], task: str, detected: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _loading_problems(loading: dict[str, Any], task: str, detected: str, guessed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Missing and unexpected tensors that matter. An encoder taken from a checkpoint with a head (--task
-    feature-extraction or zero-shot on a classifier) drops the head's tensors on purpose and never reads the pooler."""
+    feature-extraction or zero-shot on a classifier, or a guessed head, which is said) drops the head's tensors on
+    purpose and never reads the pooler."""
     missing = set(loading.get("missing_keys") or ()) | {k for k, *_ in (loading.get("mismatched_keys") or ())}
     unexpected = set(loading.get("unexpected_keys") or ())
     if task in ("feature-extraction", "zero-shot-classification"):
         missing = {k for k in missing if not k.startswith("pooler.")}
-        if detected != "feature-extraction":
+        if detected != "feature-extraction" or guessed:
             unexpected = set()
     return tuple(sorted(missing)), tuple(sorted(unexpected))
 
 
-def _weights_listing(missing: Sequence[str], unexpected: Sequence[str]) -> str:
-    def few(keys: Sequence[str]) -> str:
-        return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+def _few(keys: Sequence[str]) -> str:
+    return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
 
-    parts = ([f"missing: {few(missing)}"] if missing else []) + ([f"unexpected: {few(unexpected)}"] if unexpected else [])
+
+def _weights_listing(missing: Sequence[str], unexpected: Sequence[str]) -> str:
+    parts = ([f"missing: {_few(missing)}"] if missing else []) + ([f"unexpected: {_few(unexpected)}"] if unexpected else [])
     return "; ".join(parts)
 
 
@@ -1086,8 +1096,9 @@ def adapt(
                          "transformers Pipeline, a PreTrainedModel with tokenizer=, or a SentenceTransformer")
     if not isinstance(model, transformers.PreTrainedModel):
         raise AuditError(f"the {kind} holds a {type(model).__name__}, not a transformers PreTrainedModel; only those are audited")
-    if tokenizer is None:
-        raise AuditError(f"the {kind} has no tokenizer; pass tokenizer=")
+    if not getattr(tokenizer, "is_fast", False):
+        raise AuditError(f"the tokenizer of the {kind} is a {type(tokenizer).__name__}, not a fast tokenizer; pass "
+                         "tokenizer=AutoTokenizer.from_pretrained(..., use_fast=True)")
     config = model.config.to_dict()
     detected, head_why, _ = head_of({"architectures": [type(model).__name__]}, st[0])
     task = task or detected
@@ -1102,13 +1113,24 @@ def adapt(
     gen = getattr(model, "generation_config", None)
     identity = {"weights": tensor_digest(model), "config": model.config.to_json_string(use_diff=False),
                 "generation_config": gen.to_json_string() if gen is not None else None,
-                "tokenizer": tokenizer.backend_tokenizer.to_str() if getattr(tokenizer, "is_fast", False) else repr(tokenizer),
+                "tokenizer": _tokenizer_identity(tokenizer),
                 "tokenizer_max": getattr(tokenizer, "model_max_length", None)}
     return _assemble(model, tokenizer, config=config, spec=spec, source="memory", path="", task=task,
                      head=f"{head_why} (a {kind} in memory)", st=st, identity=identity, device=dev, dtype=dt,
                      max_length=max_length, batch_size=batch_size, token_budget=token_budget, cache_dir=cache_dir,
                      use_cache=use_cache, labels=labels, progress=progress, revision=getattr(model.config, "_commit_hash", None),
                      license=None, weights_sha=None, provenance=f"a {kind} in memory; fingerprint hashed from its tensors")
+
+
+def _tokenizer_identity(tokenizer: Any) -> Any:
+    """The fast tokenizer's whole definition (vocabulary, normaliser, pre-tokeniser, post-processor), less the
+    truncation and padding state that every call sets."""
+    if not getattr(tokenizer, "is_fast", False):
+        return repr(tokenizer)
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return spec
 
 
 def _sentence_transformer_parts(st: Any) -> tuple[Any, Any, tuple[bool, str, bool, int | None]]:

@@ -9,7 +9,6 @@ Safety by default: ``trust_remote_code`` is off unless asked; safetensors are pr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import torch
 from audit.cache import OutputCache
 from audit.engine import Batch, Engine, pick_device, pick_dtype
 from audit.errors import AuditError, unknown_name
+from audit.fingerprint import file_digests, fingerprint, tensor_digest, tokenizer_identity, versions, weights_sha256
 from audit.results import ModelInfo
 
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -497,83 +497,6 @@ def detect_task(config: dict[str, Any], is_sentence_transformer: bool) -> str:
     return head_of(config, is_sentence_transformer)[0]
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_HASHES: dict[str, str] = {}
-HASH_STORE = "weight-hashes.json"
-
-
-def sha256_cached(path: Path, store_dir: Path | None) -> str:
-    """SHA-256 of a weight file, remembered by (resolved path, size, mtime) in this process and in
-    ``store_dir``/weight-hashes.json: a re-run hashes nothing unless a file changed (make's rule)."""
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    if key in _HASHES:
-        return _HASHES[key]
-    store = store_dir / HASH_STORE if store_dir is not None else None
-    known: dict[str, str] = {}
-    if store is not None and store.is_file():
-        try:
-            data = json.loads(store.read_text(encoding="utf-8"))
-            known = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            known = {}
-    digest = known.get(key)
-    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        digest = sha256_file(path)
-        if store is not None:
-            try:
-                store.parent.mkdir(parents=True, exist_ok=True)
-                tmp = store.with_name(f".{HASH_STORE}.{os.getpid()}")
-                tmp.write_text(json.dumps({**known, key: digest}), encoding="utf-8")
-                os.replace(tmp, store)
-            except OSError:  # a read-only cache only costs a re-hash next time
-                pass
-    _HASHES[key] = digest
-    return digest
-
-
-def tensor_digest(model: torch.nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes): the fingerprint of weights that
-    did not come from files (a model in memory, or one with randomly initialised parts)."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def fingerprint(parts: dict[str, Any]) -> str:
-    """The cache identity of a loaded model: a hash of everything that can change an output."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def _versions() -> dict[str, str]:
-    import tokenizers
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
-
-
-def _file_digests(path: Path, weights: Sequence[Path]) -> dict[str, str]:
-    """SHA-256 of every small file of the folder that can change an output: config.json, generation_config.json,
-    the tokenizer files, sentence-transformers module configs (every *.json, *.txt, *.model, *.vocab but READMEs)."""
-    skip = {w.absolute() for w in weights}
-    out = {}
-    for f in sorted(path.rglob("*")):
-        if f.suffix in (".json", ".txt", ".model", ".vocab") and f.is_file() and f.absolute() not in skip \
-                and not f.name.upper().startswith("README"):
-            out[f.relative_to(path).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
-
-
 @dataclass(frozen=True)
 class _Resolved:
     spec: str
@@ -740,12 +663,6 @@ def _shards(path: Path, root: Path, index: Path) -> list[Path]:
     return files
 
 
-def _weights_sha(files: Sequence[Path], store_dir: Path | None) -> str:
-    """SHA-256 of the one weight file, or of the concatenated SHA-256s of the shards (in name order)."""
-    shas = [sha256_cached(w, store_dir) for w in files]
-    return shas[0] if len(shas) == 1 else hashlib.sha256("".join(shas).encode()).hexdigest()
-
-
 def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
     """(pooling, normalize, max_seq_length) from a sentence-transformers folder."""
     modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
@@ -831,8 +748,8 @@ def load(
     config, weights = _check_folder(r, allow_pickle, trust_remote_code)
     is_st = (r.path / "modules.json").is_file()
     pooling, normalize, st_max = _sentence_transformers_layout(r.path) if is_st else ("mean", False, None)
-    store = Path(cache_dir) if cache_dir is not None else (_cache_root() if use_cache else None)
-    weights_sha = _weights_sha(weights, store)
+    store = (Path(cache_dir) if cache_dir is not None else _cache_root()) if use_cache else None
+    weights_sha = weights_sha256(weights, store)
     if r.source == "default" and weights_sha != DEFAULT_SHA256:
         raise AuditError(
             f"the packaged default model's weights hash {weights_sha[:12]}… does not match the pinned all-MiniLM-L6-v2 "
@@ -886,7 +803,7 @@ def load(
     else:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
         model.eval()
         dev = model.get_input_embeddings().weight.device
-    loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": _file_digests(r.path, weights)}
+    loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": file_digests(r.path, weights)}
     return _assemble(
         model, tokenizer, config=config, spec=r.spec, source=r.source, path=str(r.path), task=task, head=head_why,
         st=(is_st, pooling, normalize, st_max), identity=loaded, device=dev, dtype=dt, max_length=max_length,
@@ -969,7 +886,7 @@ def _assemble(
                "prototypes": protos if task == "zero-shot-classification" else None,
                "temperature": ZERO_SHOT_TEMPERATURE if task == "zero-shot-classification" else None}
     fp = fingerprint({**identity, "task": task, "labels": label_names, "adapter": adapter, "dtype": str(dtype),
-                      "device": device.type, "max_length": limit, "versions": _versions()})
+                      "device": device.type, "max_length": limit, "versions": versions()})
     engine = Engine(tokenizer, fingerprint=fp, device=device, dtype=dtype, max_length=limit,
                     token_budget=token_budget, batch_size=batch_size,
                     cache=OutputCache(cache_dir if cache_dir is not None else _cache_root()) if use_cache else None,
@@ -1043,7 +960,7 @@ def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, use
     if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
         found["tokenizer"], why["tokenizer"] = tok_max, f"the tokenizer's model_max_length {tok_max}"
     if st_max:
-        found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence-transformers max_seq_length {st_max}"
+        found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence_bert_config.json max_seq_length {st_max}"
     if user is not None:
         if isinstance(user, bool) or not isinstance(user, int) or user < 2:
             raise AuditError(f"max_length must be a whole number of tokens of at least 2, got {user!r}")
@@ -1113,24 +1030,13 @@ def adapt(
     gen = getattr(model, "generation_config", None)
     identity = {"weights": tensor_digest(model), "config": model.config.to_json_string(use_diff=False),
                 "generation_config": gen.to_json_string() if gen is not None else None,
-                "tokenizer": _tokenizer_identity(tokenizer),
+                "tokenizer": tokenizer_identity(tokenizer),
                 "tokenizer_max": getattr(tokenizer, "model_max_length", None)}
     return _assemble(model, tokenizer, config=config, spec=spec, source="memory", path="", task=task,
                      head=f"{head_why} (a {kind} in memory)", st=st, identity=identity, device=dev, dtype=dt,
                      max_length=max_length, batch_size=batch_size, token_budget=token_budget, cache_dir=cache_dir,
                      use_cache=use_cache, labels=labels, progress=progress, revision=getattr(model.config, "_commit_hash", None),
                      license=None, weights_sha=None, provenance=f"a {kind} in memory; fingerprint hashed from its tensors")
-
-
-def _tokenizer_identity(tokenizer: Any) -> Any:
-    """The fast tokenizer's whole definition (vocabulary, normaliser, pre-tokeniser, post-processor), less the
-    truncation and padding state that every call sets."""
-    if not getattr(tokenizer, "is_fast", False):
-        return repr(tokenizer)
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    spec.pop("truncation", None)
-    spec.pop("padding", None)
-    return spec
 
 
 def _sentence_transformer_parts(st: Any) -> tuple[Any, Any, tuple[bool, str, bool, int | None]]:

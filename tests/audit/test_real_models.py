@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from audit import models, testing
+from audit import fingerprint, testing
 from audit.errors import AuditError
 from audit.models import adapt, load
 
@@ -147,7 +147,7 @@ def test_limit_user_and_sentence_transformers_values(tmp_path, tiny_path):
     m = load(str(tiny_path("bert-classifier")), max_length=16, progress=False, use_cache=False)
     assert m.max_length == 16 and m.info.limits["user"] == 16 and "the max_length you passed" in m.info.provenance
     st = load(str(tiny_path("sentence-transformer")), progress=False, use_cache=False)
-    assert st.max_length == 32 and "sentence-transformers max_seq_length 32" in st.info.provenance
+    assert st.max_length == 32 and "sentence_bert_config.json max_seq_length 32" in st.info.provenance
     assert "must be a whole number" in _err(str(tiny_path("bert-classifier")), max_length=1)
 
 
@@ -212,18 +212,18 @@ def test_weights_are_hashed_once_and_reused(tmp_path, tiny_path, monkeypatch):
     folder = _copy(tiny_path("bert-classifier"), tmp_path / "m")
     store = tmp_path / "cache"
     first = load(str(folder), cache_dir=store, progress=False)
-    assert json.loads((store / models.HASH_STORE).read_text())  # remembered on disk
-    models._HASHES.clear()  # a new process: only the disk store is left
+    assert json.loads((store / fingerprint.HASH_STORE).read_text())  # remembered on disk
+    fingerprint._HASHES.clear()  # a new process: only the disk store is left
 
     def no_hash(path):
         raise AssertionError(f"{path} hashed again")
 
-    monkeypatch.setattr(models, "sha256_file", no_hash)
+    monkeypatch.setattr(fingerprint, "sha256_file", no_hash)
     again = load(str(folder), cache_dir=store, progress=False)
     assert again.info.weights_sha256 == first.info.weights_sha256
     monkeypatch.undo()
     os.utime(folder / "model.safetensors", ns=(1, 1))  # a touched file is hashed again
-    assert models.sha256_cached(folder / "model.safetensors", store) == hashlib.sha256(
+    assert fingerprint.sha256_cached(folder / "model.safetensors", store) == hashlib.sha256(
         (folder / "model.safetensors").read_bytes()).hexdigest()
 
 

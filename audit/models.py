@@ -563,6 +563,9 @@ def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle
             raise AuditError(f"model path {spec} is a file; pass the folder that holds config.json")
         p = p.absolute()
         repo = _snapshot_repo(p)
+        if revision is not None and (repo is None or revision != p.name):
+            raise AuditError(f"--revision {revision} names a hub revision, but {spec} is a local folder"
+                             f"{f' at revision {p.name}' if repo is not None else ''}; drop --revision or pass the hub id")
         if repo is not None:
             return _Resolved(spec, "local", p, repo, p.name)
         return _Resolved(spec, "local", p.resolve(), p.resolve())

@@ -94,6 +94,8 @@ def test_hub_id_at_a_named_revision_and_a_missing_one(hub_cache):
     assert load("org/name", revision=REV, progress=False, use_cache=False).info.revision == REV
     msg = _err("org/other")
     assert "not in the hub cache" in msg and "HF_HUB_CACHE" in msg and "--offline" in msg
+    assert "not in the hub cache" in _err("org/name", revision="main2")
+    assert "is a local folder at revision" in _err(str(hub_cache[1]), revision="other")
 
 
 def test_hub_cache_dir_follows_hf_home(tmp_path, tiny_path, monkeypatch):
@@ -295,6 +297,12 @@ def test_missing_tensors_refused_unless_allowed_then_said_at_the_top(tmp_path, t
     html = render_html(result)
     assert "randomly initialised" in html
     assert html.index("randomly initialised") < html.index("robustness.perturbation")
+    assert "missing: classifier.bias, classifier.weight; unexpected: none" in html
+    from reports.markdown import render_markdown
+
+    card = render_markdown(result)
+    body = card[card.index("# Audit:"):]  # after the YAML front matter
+    assert body.index("> **Warning:** weights do not match") < body.index("robustness.perturbation")
 
 
 def test_unexpected_tensors_refused(tmp_path, tiny_path):

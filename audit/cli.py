@@ -213,7 +213,8 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
 
     m = load(model, task=kwargs.get("task"), device=kwargs.get("device") or "auto", dtype=kwargs.get("dtype") or "auto",
              batch_size=kwargs.get("batch_size"), use_cache=False, offline=True if args.offline else None,
-             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False)
+             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False,
+             allow_missing_weights=args.allow_missing_weights, max_length=args.max_length, revision=args.revision)
     probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
                                    probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))

@@ -492,11 +492,6 @@ def head_of(config: dict[str, Any], is_sentence_transformer: bool) -> tuple[str,
             "weights, if any, is not used); pass --task to choose the head", True)
 
 
-def detect_task(config: dict[str, Any], is_sentence_transformer: bool) -> str:
-    """The task head named by config.json's architectures (sentence-transformers folders embed)."""
-    return head_of(config, is_sentence_transformer)[0]
-
-
 @dataclass(frozen=True)
 class _Resolved:
     spec: str
@@ -603,11 +598,9 @@ def _check_folder(r: _Resolved, allow_pickle: bool, trust_remote_code: bool) -> 
     for item in path.rglob("*"):
         if item.is_symlink():
             try:
-                target = item.resolve(strict=False)
-                if item.is_dir():
-                    raise RuntimeError
+                target = item.resolve()
             except (RuntimeError, OSError):
-                raise AuditError(f"{item} is a symlink loop or a linked folder; remove it from the model folder") from None
+                raise AuditError(f"{item} is a symlink loop; remove it from the model folder") from None
             if not _inside(target, root):
                 where = "the hub cache folder of this model" if r.boundary != path else "the model folder"
                 raise AuditError(f"{item} is a symlink pointing outside {where} (to {target}); refusing to follow it")

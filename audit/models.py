@@ -986,7 +986,8 @@ def adapt(
 ) -> AuditedModel:
     """An adapter over a model already in memory: a transformers ``Pipeline``, a ``PreTrainedModel`` with its
     ``tokenizer``, or a loaded ``SentenceTransformer``. Same adapters and engine as a folder; the fingerprint is
-    hashed from the tensors, the config and the tokenizer."""
+    hashed from the tensors, the config and the tokenizer. The model is put in eval mode and stays on its device
+    unless ``device`` names another."""
     import transformers
 
     _quiet_transformers()

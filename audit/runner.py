@@ -18,7 +18,7 @@ import torch
 from audit import distributed
 from audit.errors import AuditError
 from audit.gates import Threshold
-from audit.models import AuditedModel, load
+from audit.models import AuditedModel, adapt, load
 from audit.results import AuditResult, ProbeResult
 from probes.base import Probe, resolve
 
@@ -109,8 +109,9 @@ def build_probes(
 
 
 def run_audit(
-    model: str | AuditedModel = "default",
+    model: Any = "default",
     *,
+    tokenizer: Any = None,
     task: str | None = None,
     suites: Sequence[str] | None = None,
     probes: Sequence[str] | None = None,
@@ -126,6 +127,9 @@ def run_audit(
     offline: bool | None = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    allow_missing_weights: bool = False,
+    max_length: int | None = None,
+    revision: str | None = None,
     device_map: str | None = None,
     explain: bool | str = True,
     max_explanations: int = 16,
@@ -134,6 +138,8 @@ def run_audit(
 ) -> AuditResult:
     """Run the selected probes (every probe when none is named) and return the results.
 
+    ``model`` is a spec (folder, hub id, 'default'), a loaded adapter, or a model in memory: a transformers
+    Pipeline, a PreTrainedModel with ``tokenizer``, or a SentenceTransformer.
     ``explain`` is True (Integrated Gradients), a method name, or False.
     """
     if explain is not True and explain is not False:
@@ -146,10 +152,14 @@ def run_audit(
     seed_everything(seed)
     if isinstance(model, AuditedModel):
         m = model
+    elif isinstance(model, (str, Path)):
+        m = load(str(model), task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
+                 use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                 allow_missing_weights=allow_missing_weights, max_length=max_length, revision=revision,
+                 device_map=device_map, progress=progress)
     else:
-        m = load(model, task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
-                 use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code,
-                 allow_pickle=allow_pickle, device_map=device_map, progress=progress)
+        m = adapt(model, tokenizer=tokenizer, task=task, device=device, dtype=dtype, batch_size=batch_size,
+                  cache_dir=cache_dir, use_cache=use_cache, max_length=max_length, progress=progress)
     t_load = time.perf_counter()
     chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
                                    thresholds=thresholds, seed=seed, max_cases=max_cases)

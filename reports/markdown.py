@@ -64,6 +64,7 @@ def front_matter(result: AuditResult) -> str:
 def render_markdown(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()) -> str:
     """The audit as a model card section (front matter + Markdown)."""
     out = [front_matter(result), f"# Audit: {md(result.model.spec)}", ""]
+    out += [f"> **Warning:** {md(w)}" for w in result.model.warnings] + ([""] if result.model.warnings else [])
     gates = result.gates
     fails = sum(g.status == "fail" for g in gates)
     if gates:

@@ -131,6 +131,11 @@ def model_details(result: AuditResult) -> list[tuple[str, str]]:
     ]
     if m.provenance:
         rows.append(("Provenance", m.provenance))
+    if m.head:
+        rows.append(("Head", m.head))
+    if m.missing_weights or m.unexpected_weights:
+        rows.append(("Weights not matching the architecture", "missing: " + (", ".join(m.missing_weights) or "none")
+                     + "; unexpected: " + (", ".join(m.unexpected_weights) or "none")))
     return rows
 
 

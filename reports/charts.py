@@ -29,10 +29,13 @@ NEGATIVE, POSITIVE = (0x00, 0x72, 0xB2), (0xD5, 0x5E, 0x00)
 
 WIDTH = 680
 FONT = 12
+INK = "#222"
 MAX_POINTS = 1500
 """Points drawn per line or scatter chart (evenly thinned beyond this) so a report stays small."""
 MAX_SIDE = 60
 """Rows and columns drawn per heatmap."""
+MAX_BARS = 25
+"""Bars drawn per bar chart (the first ones, in the probe's order); the chart's data table has every row."""
 
 
 def number(value: Any) -> float | None:
@@ -104,15 +107,20 @@ class _Svg:
         self.parts.append(markup)
 
     def text(self, x: float, y: float, content: Any, *, anchor: str = "start", size: int = FONT,
-             weight: str = "normal", rotate: float | None = None, fill: str = "#222", tip: Any = None) -> None:
-        transform = f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate is not None else ""
-        title = f"<title>{escape(str(tip))}</title>" if tip is not None else ""
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" font-weight="{weight}" '
-                 f'fill="{fill}"{transform}>{title}{escape(str(content))}</text>')
+             weight: str = "normal", rotate: float | None = None, fill: str = INK, tip: Any = None) -> None:
+        """A label; attributes equal to the defaults set on the <svg> root are left out (charts stay small), and
+        the tooltip only when it says more than the label (a shortened one)."""
+        attrs = "".join((f' text-anchor="{anchor}"' if anchor != "start" else "",
+                         f' font-size="{size}"' if size != FONT else "",
+                         f' font-weight="{weight}"' if weight != "normal" else "",
+                         f' fill="{fill}"' if fill != INK else "",
+                         f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate is not None else ""))
+        title = f"<title>{escape(str(tip))}</title>" if tip is not None and str(tip) != str(content) else ""
+        self.add(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{title}{escape(str(content))}</text>')
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#444", width: float = 1, dash: str = "") -> None:
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{width:g}"{d}/>')
+        d = (f' stroke-width="{width:g}"' if width != 1 else "") + (f' stroke-dasharray="{dash}"' if dash else "")
+        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}"{d}/>')
 
     def marker(self, kind: str, x: float, y: float, colour: str, tip: str) -> None:
         title = f"<title>{escape(tip)}</title>"
@@ -127,7 +135,7 @@ class _Svg:
 
     def render(self, width: float, height: float, title: str, desc: str, uid: str) -> Markup:
         head = (f'<svg class="chart" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-                f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif">'
+                f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif" font-size="{FONT}" fill="{INK}">'
                 f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>')
         return Markup(head + "".join(self.parts) + "</svg>")
 
@@ -164,6 +172,8 @@ def _bar(chart: Chart, uid: str) -> Markup:
         rows.append((str(item.get("label", "")), value, low, high))
     if not rows:
         return _no_data(chart)
+    note = f"The first {MAX_BARS} of {len(rows)} bars are drawn; the data table has all." if len(rows) > MAX_BARS else ""
+    rows = rows[:MAX_BARS]
     label_chars = min(max(len(r[0]) for r in rows), 32)
     left = 16 + label_chars * 6.6
     right, top, row_h = 70, 34, 24
@@ -203,7 +213,13 @@ def _bar(chart: Chart, uid: str) -> Markup:
     summary = (f"Bar chart of {chart.y_label} by {chart.x_label}: "
                + "; ".join(f"{r[0]} {r[1]:.3g}" for r in rows[:20])
                + ("; error bars are 95% confidence intervals." if ci else "."))
-    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped), uid)
+    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped, note), uid)
+
+
+def drawn_note(chart: Chart) -> str:
+    """What the page shows of a chart that is drawn only in part (said under the chart, not only in its <desc>)."""
+    n = len(chart.data) if isinstance(chart.data, list) else 0
+    return f"The first {MAX_BARS} of {n} bars are drawn; the chart data below has them all." if chart.kind == "bar" and n > MAX_BARS else ""
 
 
 def _points(data: Any) -> tuple[dict[str, list[tuple[Any, float]]], int]:

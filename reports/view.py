@@ -73,14 +73,18 @@ class DataFile:
     """A per-case file beside the report: a probe's table (CSV), its telling cases or all explanations (JSONL)."""
 
     probe: str
-    kind: Literal["table", "cases", "explanations"]
+    kind: Literal["table", "cases", "explanations", "metrics"]
     name: str
     path: str
 
     @property
     def label(self) -> str:
         return {"table": f"{self.probe}: table {self.name}", "cases": f"{self.probe}: worst cases",
-                "explanations": "attributions of the worst cases"}[self.kind]
+                "explanations": "attributions of the worst cases", "metrics": f"{self.probe}: every metric"}[self.kind]
+
+
+MAX_METRICS_SHOWN = 15
+"""Metrics listed in a probe's section; a probe with more gets all of them in a data file."""
 
 
 def data_files(result: AuditResult) -> list[DataFile]:
@@ -92,7 +96,7 @@ def data_files(result: AuditResult) -> list[DataFile]:
     files: list[DataFile] = []
     taken: set[str] = set()
 
-    def add(probe: str, kind: Literal["table", "cases", "explanations"], name: str, base: str, ext: str) -> None:
+    def add(probe: str, kind: Literal["table", "cases", "explanations", "metrics"], name: str, base: str, ext: str) -> None:
         stem, k = base, 1
         while stem.lower() in taken:
             k += 1
@@ -101,6 +105,8 @@ def data_files(result: AuditResult) -> list[DataFile]:
         files.append(DataFile(probe, kind, name, f"data/{stem}.{ext}"))
 
     for p in result.probes:
+        if len(p.metrics) > MAX_METRICS_SHOWN:
+            add(p.probe, "metrics", "", f"{slug(p.probe)}.metrics", "csv")
         for table, rows in p.tables.items():
             if rows:
                 add(p.probe, "table", table, f"{slug(p.probe)}.{slug(table)}", "csv")
@@ -190,6 +196,8 @@ def limitations(result: AuditResult) -> Limitations:
         for m in p.metrics:
             if m.n is not None and m.n < MIN_CASES:
                 lim.small.append((p.probe, f"{m.key} rests on {m.n} case{'s' if m.n != 1 else ''} (fewer than {MIN_CASES}): too few to conclude"))
+        if p.status == "skipped":  # the limits of a probe that did not run are not this report's
+            continue
         limits = p.card.get("limits") if isinstance(p.card, dict) else None
         lim.card.extend((p.probe, str(x)) for x in (limits if isinstance(limits, (list, tuple)) else [limits] if limits else []))
     inconclusive = [g for g in result.gates if g.status == "inconclusive"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,8 @@ MAX_POINTS = 1500
 """Points drawn per line or scatter chart (evenly thinned beyond this) so a report stays small."""
 MAX_SIDE = 60
 """Rows and columns drawn per heatmap."""
+MAX_TIPS = 100
+"""Points per line or scatter chart that carry a tooltip; a denser chart sends the reader to its data table."""
 MAX_BARS = 25
 """Bars drawn per bar chart (the first ones, in the probe's order); the chart's data table has every row."""
 
@@ -97,6 +100,11 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_TAG = re.compile(r"<[^>]+>")
+"""A tag of our own making; data strings are escaped, so they never contain "<" and never match."""
+_POINT_ZERO = re.compile(r"(?<=\d)\.0(?=[\s\",])")
+
+
 class _Svg:
     """Collects SVG elements; ``text`` escapes, everything else is numbers we formatted."""
 
@@ -122,8 +130,8 @@ class _Svg:
         d = (f' stroke-width="{width:g}"' if width != 1 else "") + (f' stroke-dasharray="{dash}"' if dash else "")
         self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}"{d}/>')
 
-    def marker(self, kind: str, x: float, y: float, colour: str, tip: str) -> None:
-        title = f"<title>{escape(tip)}</title>"
+    def marker(self, kind: str, x: float, y: float, colour: str, tip: str | None) -> None:
+        title = f"<title>{escape(tip)}</title>" if tip is not None else ""
         if kind == "square":
             self.add(f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}">{title}</rect>')
         elif kind == "triangle":
@@ -137,7 +145,8 @@ class _Svg:
         head = (f'<svg class="chart" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
                 f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif" font-size="{FONT}" fill="{INK}">'
                 f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>')
-        return Markup(head + "".join(self.parts) + "</svg>")
+        body = _TAG.sub(lambda m: _POINT_ZERO.sub("", m.group(0)), "".join(self.parts))  # "50.0" -> "50" in attributes
+        return Markup(head + body + "</svg>")
 
 
 def render_chart(chart: Chart, uid: str) -> Markup:
@@ -204,9 +213,9 @@ def _bar(chart: Chart, uid: str) -> Markup:
         end = sx(value)
         if low is not None and high is not None:
             a, b, mid = sx(low), sx(high), y + row_h / 2
-            svg.line(a, mid, b, mid, stroke="#000", width=1.5)
-            svg.line(a, mid - 5, a, mid + 5, stroke="#000", width=1.5)
-            svg.line(b, mid - 5, b, mid + 5, stroke="#000", width=1.5)
+            # one I-shaped polyline: low cap, the interval, high cap
+            svg.add(f'<polyline points="{a:.1f},{mid - 5:.1f} {a:.1f},{mid + 5:.1f} {a:.1f},{mid:.1f} {b:.1f},{mid:.1f} '
+                    f'{b:.1f},{mid - 5:.1f} {b:.1f},{mid + 5:.1f}" fill="none" stroke="#000" stroke-width="1.5"/>')
             end = max(end, a, b)
         svg.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}", size=11)
     ci = any(r[2] is not None for r in rows)
@@ -245,6 +254,9 @@ def _xy(chart: Chart, uid: str) -> Markup:
         stride = math.ceil(total / MAX_POINTS)
         series = {k: (sorted(v, key=lambda p: float(p[0])) if numeric else v)[::stride] for k, v in series.items()}
         note = f"Every {stride}th point is drawn ({sum(map(len, series.values()))} of {total}); the data table has all."
+    tips = sum(map(len, series.values())) <= MAX_TIPS
+    if not tips:
+        note = (note + " " if note else "") + "Point values are in the data table (no tooltips on this many points)."
     categories: list[str] = []
     if not numeric:
         categories = list(dict.fromkeys(str(x) for x in xs))
@@ -293,7 +305,7 @@ def _xy(chart: Chart, uid: str) -> Markup:
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
             svg.add(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
         for x, y in pts:
-            svg.marker(mark, sx(x), sy(y), colour, f"{name}: {x} → {y:.4g}")
+            svg.marker(mark, sx(x), sy(y), colour, f"{name}: {x} → {y:.4g}" if tips else None)
     if legend_rows:
         for i, (name, (colour, mark, dash)) in enumerate(zip(series, zip(itertools.cycle(OKABE_ITO), itertools.cycle(MARKERS), itertools.cycle(DASHES)))):
             lx, ly = left + (i % 3) * (plot_w / 3), bottom + 58 + (i // 3) * 20

@@ -41,9 +41,12 @@ def _value(p: ProbeResult, name: str) -> str:
     return "—" if m is None else fmt(m.value)
 
 
-def _group(p: ProbeResult, name: str) -> str:
+def _millions(p: ProbeResult, name: str) -> str:
+    """A figure in millions of speakers, in words: "4.2 billion", "310 million"."""
     m = _metric(p, name)
-    return (m.group or "—") if m is not None else "—"
+    if m is None or m.value is None or not math.isfinite(m.value):
+        return "—"
+    return f"{m.value / 1000:.1f} billion" if m.value >= 1000 else f"{m.value:.3g} million"
 
 
 def _remedy(p: ProbeResult) -> str:
@@ -66,13 +69,12 @@ DEFAULT_SCALES: dict[tuple[str, str], Scale] = {
                   f"{_value(p, 'truncation_limit')} tokens (longer text changes nothing)."),
     ("multilingual.consistency", "mean_agreement"): Scale(
         0.90, "90% agreement with English, the probe's own bar",
-        lambda p: f"Labels change with the language of the same name; check the languages your users write in "
-                  f"(weakest: {_group(p, 'min_agreement') if _group(p, 'min_agreement') != '—' else 'see the table'}) "
-                  "before serving them."),
+        lambda p: "Labels change with the language of the same name; check the languages your users write in "
+                  "(the languages table of this probe) before serving them."),
     ("multilingual.retrieval", "languages_at_chance"): Scale(
         0.10, "10% of the languages tested at chance", per_n=True,
-        advice=lambda p: f"Cross-lingual search fails for {_value(p, 'speakers_at_chance')} million speakers; "
-                         "use a multilingual encoder if they are among your users."),
+        advice=lambda p: f"Cross-lingual search is at chance for languages of {_millions(p, 'speakers_at_chance')} "
+                         "speakers; use a multilingual encoder if they are among your users."),
     ("multilingual.tokenizer", "languages_mostly_unk"): Scale(
         0.10, "10% of the languages tested mostly [UNK]", per_n=True,
         advice=lambda p: "Text in these languages reaches the model as unknown tokens; a byte-level or "
@@ -157,7 +159,7 @@ def _gate_finding(p: ProbeResult, g: Gate) -> Finding:
                    _sentence(p, metric), GATE_ADVICE.get(name, GENERIC_ADVICE))
 
 
-_GAP = re.compile(r"^(?P<hi>.+) minus (?P<lo>.+), mean (?P<what>.+)$")
+_GAP = re.compile(r"^(?P<hi>.+) minus (?P<lo>.+), mean (?P<what>[^;]+)")
 
 
 def _sentence(p: ProbeResult, metric: Metric | None) -> str:
@@ -224,7 +226,7 @@ def verdict(result: AuditResult, ranked: list[Finding]) -> tuple[str, str]:
     fails = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
     past = [f for f in ranked if f.status == "past"]
-    extra = (f"; {len(past)} ungated finding{'s are' if len(past) != 1 else ' is'} past its default scale"
+    extra = (f"; {len(past)} ungated finding{'s are past their' if len(past) != 1 else ' is past its'} default scale"
              if past else "")
     if fails:
         probes = ", ".join(dict.fromkeys(g.probe for g in fails))

@@ -83,7 +83,7 @@ class DataFile:
                 "explanations": "attributions of the worst cases", "metrics": f"{self.probe}: every metric"}[self.kind]
 
 
-MAX_METRICS_SHOWN = 15
+MAX_METRICS_SHOWN = 10
 """Metrics listed in a probe's section; a probe with more gets all of them in a data file."""
 
 

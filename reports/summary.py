@@ -198,9 +198,12 @@ def findings(result: AuditResult) -> list[Finding]:
             continue
         scale = next(((name, s) for (probe, name), s in DEFAULT_SCALES.items() if probe == p.probe), None)
         metric = _metric(p, scale[0]) if scale else None
-        if scale is None or metric is None:
-            out.append(Finding(p.probe, p.title or p.probe, p.probe, "—", None, None, None, None,
-                               "no gate and no default scale", None, "point", "descriptive", p.headline, GENERIC_ADVICE))
+        if scale is None or metric is None:  # descriptive: its first finite figure, judged against nothing
+            first = next((m for m in p.metrics if m.value is not None and math.isfinite(m.value)), None)
+            out.append(Finding(p.probe, p.title or p.probe, p.probe, first.key if first else "—",
+                               first.value if first else None, first.ci if first else None, first.n if first else None,
+                               None, "no gate and no default scale", None, "point", "descriptive", p.headline,
+                               GENERIC_ADVICE))
             continue
         s = scale[1]
         severity, sure = _severity(metric, s.bound, s.per_n)

@@ -176,6 +176,7 @@ class Limitations:
     """Caveats drawn from this run; ``card`` holds the probes' standing limits by probe."""
 
     run: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     small: list[tuple[str, str]] = field(default_factory=list)
     card: list[tuple[str, str]] = field(default_factory=list)
@@ -189,13 +190,18 @@ def limitations(result: AuditResult) -> Limitations:
     )
     for p in result.probes:
         if p.status == "skipped":
-            lim.run.append(f"{p.probe} was skipped: {p.headline.removeprefix('Skipped: ')}")
+            lim.not_run.append(f"{p.probe} was skipped: {p.headline.removeprefix('Skipped: ')}")
         elif p.status == "error":
-            lim.run.append(f"{p.probe} failed and reports nothing: {p.headline}")
+            lim.not_run.append(f"{p.probe} failed and reports nothing: {p.headline}")
         lim.warnings.extend((p.probe, w) for w in p.warnings)
-        for m in p.metrics:
-            if m.n is not None and m.n < MIN_CASES:
-                lim.small.append((p.probe, f"{m.key} rests on {m.n} case{'s' if m.n != 1 else ''} (fewer than {MIN_CASES}): too few to conclude"))
+        small = [m for m in p.metrics if m.n is not None and m.n < MIN_CASES]
+        if len(small) > 3:  # one line per probe, not one per cell of a grid
+            keys = ", ".join(m.key for m in small[:3])
+            lim.small.append((p.probe, f"{len(small)} metrics rest on fewer than {MIN_CASES} cases each, too few to "
+                                       f"conclude from one alone ({keys}, …)"))
+        else:
+            lim.small += [(p.probe, f"{m.key} rests on {m.n} case{'s' if m.n != 1 else ''} (fewer than {MIN_CASES}): "
+                                    "too few to conclude") for m in small]
         if p.status == "skipped":  # the limits of a probe that did not run are not this report's
             continue
         limits = p.card.get("limits") if isinstance(p.card, dict) else None

@@ -130,7 +130,7 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if not args.quiet:  # importing torch and transformers takes seconds: say so before it starts
+    if not args.quiet and sys.stderr.isatty():  # importing torch and transformers takes seconds: say so first
         print("[audit] starting (loading torch and transformers) …", file=sys.stderr, flush=True)
     from audit.progress import Progress
     from audit.results import AuditResult

@@ -8,7 +8,8 @@ does). Within a stage the bar creeps on at the pace measured so far (seconds per
 stages), never past 90% of the stage, so it never sits still and the ETA is this run's own pace.
 
 Off a terminal (a CI log, a pipe): plain lines only, at most one every ``LOG_EVERY`` seconds and never
-more than about ``LOG_EVERY`` seconds apart while work goes on.
+more than about ``LOG_EVERY`` seconds apart while work goes on; none in the first ``LOG_EVERY`` seconds, so a
+usage error found early is still the only line on stderr.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class Progress:
         self.name = ""
         self.t0 = time.monotonic()
         self.stage_t0 = self.t0
-        self.last_line = -LOG_EVERY
+        self.last_line = self.t0  # the first log line after LOG_EVERY seconds: a quick error stays the only line
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._bar: tqdm | None = None

@@ -197,11 +197,9 @@ def _group(axis_name: str, axis: dict[str, Any], name: str, spec: Any, seed: int
         raise AuditError(f"axis {axis_name!r}, group {name!r}: pronouns must be [subject, object, possessive], e.g. [she, her, her]")
     base = dict(zip(("subj", "obj", "poss"), (str(p) for p in pronouns)))
     forms: list[tuple[dict[str, str], str]] = []
-    terms = spec.get("terms") or []
     # terms: a list, or a mapping of what the terms share with their counterparts in the other groups (their
-    # variant: "parent" for my mother / my father / my nonbinary parent) to a list, so telling pairs are minimal
-    listed = ([(str(v), t) for v, ts in terms.items() for t in (ts or [])] if isinstance(terms, dict)
-              else [("", t) for t in terms])
+    # variant: "parent" for my mother / my father / my genderqueer parent) to a list, so telling pairs are minimal
+    listed = [(variant, t) for variant, ts in terms_by_variant(spec.get("terms")).items() for t in ts]
     for variant, t in listed:
         if isinstance(t, dict):
             if "person" not in t:
@@ -243,8 +241,8 @@ def _merge_axes(base: dict[str, dict[str, Any]], extra: dict[str, Any]) -> None:
             new = {"terms": gspec} if isinstance(gspec, list) else dict(gspec or {})
             for k, v in new.items():
                 if k == "terms" and (isinstance(v, dict) or isinstance(old.get(k), dict)):
-                    merged = _by_variant(old.get(k))
-                    for variant, ts in _by_variant(v).items():
+                    merged = terms_by_variant(old.get(k))
+                    for variant, ts in terms_by_variant(v).items():
                         merged[variant] = merged.get(variant, []) + ts
                     old[k] = merged
                     continue
@@ -252,7 +250,7 @@ def _merge_axes(base: dict[str, dict[str, Any]], extra: dict[str, Any]) -> None:
             target["groups"][gname] = old
 
 
-def _by_variant(terms: Any) -> dict[str, list[Any]]:
+def terms_by_variant(terms: Any) -> dict[str, list[Any]]:
     """Terms in their mapping form, variant -> list ("" for a plain list)."""
     if isinstance(terms, dict):
         return {str(k): list(v or []) for k, v in terms.items()}

@@ -85,3 +85,9 @@ def test_html_puts_the_summary_first_and_gives_skipped_probes_no_section(result:
     assert len(re.findall(r'<section class="probe"', html)) == 3  # and no section
     not_tested = re.search(r'<details class="not-tested"><summary>(.*?)</summary>', html).group(1)
     assert not_tested.startswith("Not tested: 1 probe needs outputs")
+
+
+def test_the_summary_names_the_intended_use_or_says_none_was_stated(result: AuditResult) -> None:
+    assert "Read against the intended use stated in the audit configuration: Sentiment triage" in reports.render_html(result)
+    bare = AuditResult(**{**result.__dict__, "config": {}})
+    assert "No intended use was stated" in reports.render_html(bare)

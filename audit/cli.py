@@ -141,6 +141,9 @@ def _locked(out: Path) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.quiet and sys.stderr.isatty():  # importing torch and transformers takes seconds: say so first
+        print("[audit] starting (loading torch and transformers) …", file=sys.stderr, flush=True)
+    from audit.progress import Progress
     from audit.results import AuditResult
     from audit.runner import run_audit
 
@@ -185,10 +188,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from audit import distributed
 
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
-    with _locked(out) if main_process else contextlib.nullcontext():
+    bar = Progress(total=2.0, enabled=not args.quiet and main_process)  # loading and writing; the runner adds the probes
+    with _locked(out) if main_process else contextlib.nullcontext(), bar:
         result = run_audit(
             model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-            trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
+            trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=bar,
             device_map=args.device_map, allow_missing_weights=args.allow_missing_weights, max_length=args.max_length,
             revision=args.revision, **kwargs,
         )
@@ -205,6 +209,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 gates=gates),)})
         if not main_process:
             return EXIT_OK if result.passed else EXIT_GATE_FAILED
+        bar.stage(f"writing results.json and the report to {out}")
         written = _write_outputs(result, out)
         if args.junit or args.summary:
             from audit.ci import junit_xml, markdown_summary
@@ -243,6 +248,14 @@ def _write_outputs(result: Any, out: Path) -> dict[str, Path]:
     return written
 
 
+SUMMARY_WIDTH = 100
+"""Characters per line of the closing summary (one screen wide); the report has every sentence whole."""
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"
+
+
 def _print_summary(result: Any, written: dict[str, Path]) -> None:
     gates = result.gates
     fails = [g for g in gates if g.status == "fail"]
@@ -250,11 +263,11 @@ def _print_summary(result: Any, written: dict[str, Path]) -> None:
     skipped = [p.probe for p in result.probes if p.status == "skipped"]
     for p in result.probes:
         if p.status != "skipped":
-            print(f"  {p.status:5} {p.probe:32} {p.headline}")
+            print(_fit(f"  {p.status:5} {p.probe:26} {p.headline}"))
     if skipped:
-        print(f"  skip  {len(skipped)} probes that do not apply to a {result.model.task} model: {', '.join(skipped)}")
+        print(_fit(f"  skip  {len(skipped)} probes that do not apply to a {result.model.task} model: {', '.join(skipped)}"))
     for g in fails:
-        print(f"  FAIL {g.probe}: {g.reason}")
+        print(_fit(f"  FAIL {g.probe}: {g.reason}"))
     print(f"{len(gates) - len(fails) - len(unsure)} gates passed, {len(fails)} failed, {len(unsure)} inconclusive "
           f"in {result.timings.get('total', 0):.1f} s")
     for kind, path in written.items():

@@ -19,7 +19,8 @@ from audit import distributed
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.models import AuditedModel, adapt, load
-from audit.results import AuditResult, ProbeResult
+from audit.progress import Progress
+from audit.results import AuditResult, Case, ProbeResult
 from probes.base import Probe, resolve
 
 PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum", "datasets", "numpy", "scipy",
@@ -133,14 +134,16 @@ def run_audit(
     device_map: str | None = None,
     explain: bool | str = True,
     max_explanations: int = 16,
-    progress: bool = True,
+    progress: bool | Progress = True,
     config: Mapping[str, Any] | None = None,
 ) -> AuditResult:
     """Run the selected probes (every probe when none is named) and return the results.
 
     ``model`` is a spec (folder, hub id, 'default'), a loaded adapter, or a model in memory: a transformers
     Pipeline, a PreTrainedModel with ``tokenizer``, or a SentenceTransformer.
-    ``explain`` is True (Integrated Gradients), a method name, or False.
+    ``explain`` is True (Integrated Gradients), a method name, or False. ``progress`` is True (one overall
+    bar on stderr, closed on return), False, or a caller's ``Progress`` that stays open for its own stages
+    (the CLI's report writing).
     """
     if explain is not True and explain is not False:
         from audit.errors import unknown_name
@@ -150,33 +153,50 @@ def run_audit(
             raise unknown_name("explanation method", str(explain), METHODS)
     t0 = time.perf_counter()
     seed_everything(seed)
-    if isinstance(model, AuditedModel):
-        m = model
-    elif isinstance(model, (str, Path)):
-        m = load(str(model), task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
-                 use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
-                 allow_missing_weights=allow_missing_weights, max_length=max_length, revision=revision,
-                 device_map=device_map, progress=progress)
-    else:
-        m = adapt(model, tokenizer=tokenizer, task=task, device=device, dtype=dtype, batch_size=batch_size,
-                  cache_dir=cache_dir, use_cache=use_cache, max_length=max_length, progress=progress)
-    t_load = time.perf_counter()
-    chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
-                                   thresholds=thresholds, seed=seed, max_cases=max_cases)
-    timings: dict[str, float] = {"load": round(t_load - t0, 3)}
-    for probe in chosen:
-        if progress and distributed.is_main_process():
-            print(f"[audit] {probe.name} …", file=sys.stderr, flush=True)
-        seed_everything(seed)
-        result = probe.run(m)
-        results.append(result)
-        timings[probe.name] = result.seconds
-    order = {p.name: i for i, p in enumerate(chosen)}
-    results.sort(key=lambda r: (r.suite, order.get(r.probe, -1), r.probe))
-    t_probes = time.perf_counter()
-    explanations: list[dict[str, Any]] = []
-    if explain:
-        explanations = explain_telling_cases(m, results, "ig" if explain is True else str(explain), max_explanations)
+    bar = progress if isinstance(progress, Progress) else Progress(
+        total=0.0 if isinstance(model, AuditedModel) else 1.0, enabled=bool(progress) and distributed.is_main_process())
+    try:
+        if isinstance(model, AuditedModel):
+            m = model
+        elif isinstance(model, (str, Path)):
+            bar.stage(f"loading {model}")
+            m = load(str(model), task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
+                     use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code,
+                     allow_pickle=allow_pickle, allow_missing_weights=allow_missing_weights, max_length=max_length,
+                     revision=revision, device_map=device_map, progress=False)
+        else:
+            bar.stage("adapting the model in memory")
+            m = adapt(model, tokenizer=tokenizer, task=task, device=device, dtype=dtype, batch_size=batch_size,
+                      cache_dir=cache_dir, use_cache=use_cache, max_length=max_length, progress=False)
+        t_load = time.perf_counter()
+        chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
+                                       thresholds=thresholds, seed=seed, max_cases=max_cases)
+        timings: dict[str, float] = {"load": round(t_load - t0, 3)}
+        to_explain = float(max_explanations) if explain else 0.0  # progress units: one per case at most
+        bar.add(len(chosen) + to_explain)
+        engine_bars, m.engine.progress = m.engine.progress, m.engine.progress and not bar.enabled  # one bar, not one per step
+        for probe in chosen:
+            bar.stage(probe.name)
+            seed_everything(seed)
+            result = probe.run(m)
+            results.append(result)
+            timings[probe.name] = result.seconds
+        order = {p.name: i for i, p in enumerate(chosen)}
+        results.sort(key=lambda r: (r.suite, order.get(r.probe, -1), r.probe))
+        t_probes = time.perf_counter()
+        explanations: list[dict[str, Any]] = []
+        if explain:
+            n = len(telling_cases(results, max_explanations))
+            bar.add(n - to_explain)  # the plan counted the most there could be
+            bar.stage(f"explanations ({n} telling case{'s' if n != 1 else ''})", weight=n)
+            explanations = explain_telling_cases(m, results, "ig" if explain is True else str(explain), max_explanations)
+        m.engine.progress = engine_bars
+    except BaseException:
+        if bar is not progress:
+            bar.close(ok=False)
+        raise
+    if bar is not progress:
+        bar.close()
     t_end = time.perf_counter()
     timings.update({"explain": round(t_end - t_probes, 3), "total": round(t_end - t0, 3)})
     return AuditResult(
@@ -190,17 +210,24 @@ def run_audit(
     )
 
 
-def explain_telling_cases(model: AuditedModel, results: list[ProbeResult], method: str, limit: int) -> list[dict[str, Any]]:
-    """Attributions for the cases each probe marked as telling, shared fairly across probes."""
-    from audit.explain import explain_cases
-    from audit.results import Case
-
+def telling_cases(results: Sequence[ProbeResult], limit: int) -> list[Case]:
+    """The cases to explain: an equal quota of each probe's telling cases, at most ``limit`` in all."""
     per_probe = [r for r in results if r.cases]
     if not per_probe or limit <= 0:
         return []
     quota = max(1, limit // len(per_probe))
     cases = [Case(**{**c.__dict__, "meta": {**c.meta, "probe": r.probe}}) for r in per_probe for c in r.cases[:quota]]
+    return cases[:limit]
+
+
+def explain_telling_cases(model: AuditedModel, results: list[ProbeResult], method: str, limit: int) -> list[dict[str, Any]]:
+    """Attributions for the cases each probe marked as telling, shared fairly across probes."""
+    from audit.explain import explain_cases
+
+    cases = telling_cases(results, limit)
+    if not cases:
+        return []
     try:
-        return explain_cases(model, cases[:limit], method=method, max_cases=limit)
+        return explain_cases(model, cases, method=method, max_cases=limit)
     except AuditError as exc:  # e.g. a head the explanation module does not cover: say so, keep the audit
         return [{"text": "", "probe": None, "method": method, "error": f"explanations unavailable: {exc}"}]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,10 +30,15 @@ NEGATIVE, POSITIVE = (0x00, 0x72, 0xB2), (0xD5, 0x5E, 0x00)
 
 WIDTH = 680
 FONT = 12
+INK = "#222"
 MAX_POINTS = 1500
 """Points drawn per line or scatter chart (evenly thinned beyond this) so a report stays small."""
 MAX_SIDE = 60
 """Rows and columns drawn per heatmap."""
+MAX_TIPS = 100
+"""Points per line or scatter chart that carry a tooltip; a denser chart sends the reader to its data table."""
+MAX_BARS = 25
+"""Bars drawn per bar chart (the first ones, in the probe's order); the chart's data table has every row."""
 
 
 def number(value: Any) -> float | None:
@@ -94,6 +100,11 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_TAG = re.compile(r"<[^>]+>")
+"""A tag of our own making; data strings are escaped, so they never contain "<" and never match."""
+_POINT_ZERO = re.compile(r"(?<=\d)\.0(?=[\s\",])")
+
+
 class _Svg:
     """Collects SVG elements; ``text`` escapes, everything else is numbers we formatted."""
 
@@ -104,18 +115,23 @@ class _Svg:
         self.parts.append(markup)
 
     def text(self, x: float, y: float, content: Any, *, anchor: str = "start", size: int = FONT,
-             weight: str = "normal", rotate: float | None = None, fill: str = "#222", tip: Any = None) -> None:
-        transform = f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate is not None else ""
-        title = f"<title>{escape(str(tip))}</title>" if tip is not None else ""
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" font-weight="{weight}" '
-                 f'fill="{fill}"{transform}>{title}{escape(str(content))}</text>')
+             weight: str = "normal", rotate: float | None = None, fill: str = INK, tip: Any = None) -> None:
+        """A label; attributes equal to the defaults set on the <svg> root are left out (charts stay small), and
+        the tooltip only when it says more than the label (a shortened one)."""
+        attrs = "".join((f' text-anchor="{anchor}"' if anchor != "start" else "",
+                         f' font-size="{size}"' if size != FONT else "",
+                         f' font-weight="{weight}"' if weight != "normal" else "",
+                         f' fill="{fill}"' if fill != INK else "",
+                         f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate is not None else ""))
+        title = f"<title>{escape(str(tip))}</title>" if tip is not None and str(tip) != str(content) else ""
+        self.add(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{title}{escape(str(content))}</text>')
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#444", width: float = 1, dash: str = "") -> None:
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{width:g}"{d}/>')
+        d = (f' stroke-width="{width:g}"' if width != 1 else "") + (f' stroke-dasharray="{dash}"' if dash else "")
+        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}"{d}/>')
 
-    def marker(self, kind: str, x: float, y: float, colour: str, tip: str) -> None:
-        title = f"<title>{escape(tip)}</title>"
+    def marker(self, kind: str, x: float, y: float, colour: str, tip: str | None) -> None:
+        title = f"<title>{escape(tip)}</title>" if tip is not None else ""
         if kind == "square":
             self.add(f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}">{title}</rect>')
         elif kind == "triangle":
@@ -127,9 +143,10 @@ class _Svg:
 
     def render(self, width: float, height: float, title: str, desc: str, uid: str) -> Markup:
         head = (f'<svg class="chart" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-                f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif">'
+                f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif" font-size="{FONT}" fill="{INK}">'
                 f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>')
-        return Markup(head + "".join(self.parts) + "</svg>")
+        body = _TAG.sub(lambda m: _POINT_ZERO.sub("", m.group(0)), "".join(self.parts))  # "50.0" -> "50" in attributes
+        return Markup(head + body + "</svg>")
 
 
 def render_chart(chart: Chart, uid: str) -> Markup:
@@ -164,6 +181,8 @@ def _bar(chart: Chart, uid: str) -> Markup:
         rows.append((str(item.get("label", "")), value, low, high))
     if not rows:
         return _no_data(chart)
+    note = f"The first {MAX_BARS} of {len(rows)} bars are drawn; the data table has all." if len(rows) > MAX_BARS else ""
+    rows = rows[:MAX_BARS]
     label_chars = min(max(len(r[0]) for r in rows), 32)
     left = 16 + label_chars * 6.6
     right, top, row_h = 70, 34, 24
@@ -194,16 +213,22 @@ def _bar(chart: Chart, uid: str) -> Markup:
         end = sx(value)
         if low is not None and high is not None:
             a, b, mid = sx(low), sx(high), y + row_h / 2
-            svg.line(a, mid, b, mid, stroke="#000", width=1.5)
-            svg.line(a, mid - 5, a, mid + 5, stroke="#000", width=1.5)
-            svg.line(b, mid - 5, b, mid + 5, stroke="#000", width=1.5)
+            # one I-shaped polyline: low cap, the interval, high cap
+            svg.add(f'<polyline points="{a:.1f},{mid - 5:.1f} {a:.1f},{mid + 5:.1f} {a:.1f},{mid:.1f} {b:.1f},{mid:.1f} '
+                    f'{b:.1f},{mid - 5:.1f} {b:.1f},{mid + 5:.1f}" fill="none" stroke="#000" stroke-width="1.5"/>')
             end = max(end, a, b)
         svg.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}", size=11)
     ci = any(r[2] is not None for r in rows)
     summary = (f"Bar chart of {chart.y_label} by {chart.x_label}: "
                + "; ".join(f"{r[0]} {r[1]:.3g}" for r in rows[:20])
                + ("; error bars are 95% confidence intervals." if ci else "."))
-    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped), uid)
+    return svg.render(WIDTH, height, chart.title, _description(chart, summary, dropped, note), uid)
+
+
+def drawn_note(chart: Chart) -> str:
+    """What the page shows of a chart that is drawn only in part (said under the chart, not only in its <desc>)."""
+    n = len(chart.data) if isinstance(chart.data, list) else 0
+    return f"The first {MAX_BARS} of {n} bars are drawn; the chart data below has them all." if chart.kind == "bar" and n > MAX_BARS else ""
 
 
 def _points(data: Any) -> tuple[dict[str, list[tuple[Any, float]]], int]:
@@ -229,6 +254,9 @@ def _xy(chart: Chart, uid: str) -> Markup:
         stride = math.ceil(total / MAX_POINTS)
         series = {k: (sorted(v, key=lambda p: float(p[0])) if numeric else v)[::stride] for k, v in series.items()}
         note = f"Every {stride}th point is drawn ({sum(map(len, series.values()))} of {total}); the data table has all."
+    tips = sum(map(len, series.values())) <= MAX_TIPS
+    if not tips:
+        note = (note + " " if note else "") + "Point values are in the data table (no tooltips on this many points)."
     categories: list[str] = []
     if not numeric:
         categories = list(dict.fromkeys(str(x) for x in xs))
@@ -277,7 +305,7 @@ def _xy(chart: Chart, uid: str) -> Markup:
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
             svg.add(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
         for x, y in pts:
-            svg.marker(mark, sx(x), sy(y), colour, f"{name}: {x} → {y:.4g}")
+            svg.marker(mark, sx(x), sy(y), colour, f"{name}: {x} → {y:.4g}" if tips else None)
     if legend_rows:
         for i, (name, (colour, mark, dash)) in enumerate(zip(series, zip(itertools.cycle(OKABE_ITO), itertools.cycle(MARKERS), itertools.cycle(DASHES)))):
             lx, ly = left + (i % 3) * (plot_w / 3), bottom + 58 + (i // 3) * 20

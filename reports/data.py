@@ -52,6 +52,8 @@ def data_texts(result: AuditResult, files: Sequence[DataFile]) -> dict[str, str]
     for f in files:
         if f.kind == "explanations":
             texts[f.path] = jsonl(clean["explanations"])
+        elif f.kind == "metrics":
+            texts[f.path] = table_csv(probes[f.probe]["metrics"])
         elif f.kind == "cases":
             texts[f.path] = jsonl(probes[f.probe]["cases"])
         else:

@@ -13,20 +13,20 @@ import jinja2
 import yaml
 
 from audit.results import AuditResult, Case, ProbeResult
-from reports import view
-from reports.charts import attribution_colour, chart_table, max_abs, number, render_chart, text_colour
+from reports import summary, view
+from reports.charts import attribution_colour, chart_table, drawn_note, max_abs, number, render_chart, text_colour
 
-MAX_TABLE_ROWS = 30
+MAX_TABLE_ROWS = 10
 """Rows shown per table in the page; every row is in the data file beside it."""
-MAX_CASES = 10
+MAX_CASES = 5
 MAX_TEXT = 300
 """Characters of one table cell shown in the page; the data files hold every text whole."""
 MAX_OPEN_ROWS = 10
 """Tables longer than this are folded under their heading."""
 MAX_OPEN_METRICS = 20
 """A probe with more metrics shows them folded (its gates and charts carry the headline figures)."""
-MAX_CHART_ROWS = 200
-"""Rows of a chart's text-alternative table shown in the page."""
+MAX_CHART_ROWS = 10
+"""Rows of a chart's text-alternative table shown in the page (the probe's tables and data files have all)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,10 +45,15 @@ def environment() -> jinja2.Environment:
 def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()) -> str:
     """The report as one HTML page. ``data_files`` are the per-case files written beside it
     (``write_report`` passes them); without them the page links no files."""
-    anchors = {p.probe: f"probe-{i}" for i, p in enumerate(result.probes)}
-    explained = {p.probe for p in result.probes}
+    shown = [p for p in result.probes if p.status != "skipped"]  # a skipped probe is one line in the summary
+    anchors = {p.probe: f"probe-{i}" for i, p in enumerate(shown)}
+    explained = {p.probe for p in shown}
     counts = {s: sum(g.status == s for g in result.gates) for s in view.STATUSES}
+    ranked = summary.findings(result)
     context: dict[str, Any] = {
+        "verdict": summary.verdict(result, ranked),
+        "findings": ranked,
+        "not_tested": summary.not_tested(result),
         "result": result,
         "max_open_metrics": MAX_OPEN_METRICS,
         "max_open_rows": MAX_OPEN_ROWS,
@@ -60,7 +65,7 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
         "suites": view.suite_summaries(result),
         "details": view.model_details(result),
         "anchors": anchors,
-        "sections": [_section(p, anchors[p.probe], result, data_files) for p in result.probes],
+        "sections": [_section(p, anchors[p.probe], result, data_files) for p in shown],
         "other_explanations": [explanation_view(e) for e in result.explanations
                                if isinstance(e, Mapping) and e.get("probe") not in explained],
         "limits": view.limitations(result),
@@ -84,7 +89,7 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
     charts = []
     for i, c in enumerate(p.charts):
         header, rows = chart_table(c)
-        charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "header": header,
+        charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "note": drawn_note(c), "header": header,
                        "rows": rows[:MAX_CHART_ROWS], "total": len(rows)})
     tables = []
     for name, rows in p.tables.items():
@@ -98,13 +103,22 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
         "card": {"what": card.get("what"), "how_to_read": card.get("how_to_read"),
                  "sources": _strings(card.get("sources")), "limits": _strings(card.get("limits"))},
         "metrics": [[m.name, m.group or "—", m.value, view.fmt_ci(m.ci), m.n, view.fmt_p(m.p_value), m.unit or "—",
-                     view.direction(m), m.description] for m in p.metrics],
+                     view.direction(m), m.description] for m in _metrics_shown(p)],
+        "n_metrics": len(p.metrics),
+        "metrics_href": hrefs.get(("metrics", "")),
         "charts": charts,
         "tables": tables,
         "cases": [_case_row(c) for c in p.cases[:MAX_CASES]],
         "cases_href": hrefs.get(("cases", "")),
         "explanations": [explanation_view(e) for e in result.explanations if isinstance(e, Mapping) and e.get("probe") == p.probe],
     }
+
+
+def _metrics_shown(p: ProbeResult) -> list[Any]:
+    """The gated metrics first, then the others in order, up to ``view.MAX_METRICS_SHOWN``."""
+    gated = {g.metric for g in p.gates}
+    ordered = [m for m in p.metrics if m.key in gated] + [m for m in p.metrics if m.key not in gated]
+    return ordered[: view.MAX_METRICS_SHOWN]
 
 
 def _strings(value: Any) -> list[str]:

@@ -73,14 +73,18 @@ class DataFile:
     """A per-case file beside the report: a probe's table (CSV), its telling cases or all explanations (JSONL)."""
 
     probe: str
-    kind: Literal["table", "cases", "explanations"]
+    kind: Literal["table", "cases", "explanations", "metrics"]
     name: str
     path: str
 
     @property
     def label(self) -> str:
         return {"table": f"{self.probe}: table {self.name}", "cases": f"{self.probe}: worst cases",
-                "explanations": "attributions of the worst cases"}[self.kind]
+                "explanations": "attributions of the worst cases", "metrics": f"{self.probe}: every metric"}[self.kind]
+
+
+MAX_METRICS_SHOWN = 10
+"""Metrics listed in a probe's section; a probe with more gets all of them in a data file."""
 
 
 def data_files(result: AuditResult) -> list[DataFile]:
@@ -92,7 +96,7 @@ def data_files(result: AuditResult) -> list[DataFile]:
     files: list[DataFile] = []
     taken: set[str] = set()
 
-    def add(probe: str, kind: Literal["table", "cases", "explanations"], name: str, base: str, ext: str) -> None:
+    def add(probe: str, kind: Literal["table", "cases", "explanations", "metrics"], name: str, base: str, ext: str) -> None:
         stem, k = base, 1
         while stem.lower() in taken:
             k += 1
@@ -101,6 +105,8 @@ def data_files(result: AuditResult) -> list[DataFile]:
         files.append(DataFile(probe, kind, name, f"data/{stem}.{ext}"))
 
     for p in result.probes:
+        if len(p.metrics) > MAX_METRICS_SHOWN:
+            add(p.probe, "metrics", "", f"{slug(p.probe)}.metrics", "csv")
         for table, rows in p.tables.items():
             if rows:
                 add(p.probe, "table", table, f"{slug(p.probe)}.{slug(table)}", "csv")
@@ -175,6 +181,7 @@ class Limitations:
     """Caveats drawn from this run; ``card`` holds the probes' standing limits by probe."""
 
     run: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     small: list[tuple[str, str]] = field(default_factory=list)
     card: list[tuple[str, str]] = field(default_factory=list)
@@ -188,13 +195,20 @@ def limitations(result: AuditResult) -> Limitations:
     )
     for p in result.probes:
         if p.status == "skipped":
-            lim.run.append(f"{p.probe} was skipped: {p.headline.removeprefix('Skipped: ')}")
+            lim.not_run.append(f"{p.probe} was skipped: {p.headline.removeprefix('Skipped: ')}")
         elif p.status == "error":
-            lim.run.append(f"{p.probe} failed and reports nothing: {p.headline}")
+            lim.not_run.append(f"{p.probe} failed and reports nothing: {p.headline}")
         lim.warnings.extend((p.probe, w) for w in p.warnings)
-        for m in p.metrics:
-            if m.n is not None and m.n < MIN_CASES:
-                lim.small.append((p.probe, f"{m.key} rests on {m.n} case{'s' if m.n != 1 else ''} (fewer than {MIN_CASES}): too few to conclude"))
+        small = [m for m in p.metrics if m.n is not None and m.n < MIN_CASES]
+        if len(small) > 3:  # one line per probe, not one per cell of a grid
+            keys = ", ".join(m.key for m in small[:3])
+            lim.small.append((p.probe, f"{len(small)} metrics rest on fewer than {MIN_CASES} cases each, too few to "
+                                       f"conclude from one alone ({keys}, …)"))
+        else:
+            lim.small += [(p.probe, f"{m.key} rests on {m.n} case{'s' if m.n != 1 else ''} (fewer than {MIN_CASES}): "
+                                    "too few to conclude") for m in small]
+        if p.status == "skipped":  # the limits of a probe that did not run are not this report's
+            continue
         limits = p.card.get("limits") if isinstance(p.card, dict) else None
         lim.card.extend((p.probe, str(x)) for x in (limits if isinstance(limits, (list, tuple)) else [limits] if limits else []))
     inconclusive = [g for g in result.gates if g.status == "inconclusive"]

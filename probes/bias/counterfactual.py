@@ -27,6 +27,17 @@ TESTS = ("permutation", "wilcoxon")
 CASES_PER_AXIS = 2
 
 
+def _what_differs(term: str, pair_term: str, variant: str, pair_variant: str) -> str:
+    """The reason's last clause: a minimal pair says so; any other pair says what else differs."""
+    if variant == pair_variant != "":
+        return f"a minimal pair: same frame, like-for-like terms ({variant}: {term!r} / {pair_term!r})"
+    if variant == pair_variant:
+        return (f"same frame, but {term!r} and {pair_term!r} are not matched like for like, so they may differ in "
+                "more than the identity (e.g. perceived gender of a name)")
+    return (f"same frame, but the terms differ in more than the identity: {term!r} is a {variant or 'free-standing'} "
+            f"term, {pair_term!r} a {pair_variant or 'free-standing'} one")
+
+
 @register_probe
 class CounterfactualProbe(Probe):
     name = "bias.counterfactual"
@@ -213,9 +224,12 @@ class CounterfactualProbe(Probe):
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
                        "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
                        "score_range": rounded(summary["score_range"][0]), "reference": axis.reference}
-        # the most telling cases: per frame, the like-for-like cross-group pair with the largest score difference
+        # the most telling cases: per frame, the cross-group pair with the largest score difference among minimal
+        # pairs (same frame, terms of one variant: my mother / my father, a blind woman / a deaf woman); failing
+        # those, terms that are both free-standing (names); failing those, any pair, saying what else differs
         variant = [t.variant for _, t in axis.terms]
-        alike = np.array([variant[i] == variant[j] or not (variant[i] and variant[j]) for i, j in cross])
+        minimal = np.array([variant[i] == variant[j] != "" for i, j in cross])
+        alike = minimal if minimal.any() else np.array([variant[i] == variant[j] for i, j in cross])
         if alike.any():
             ii, jj = ii[alike], jj[alike]
         pair_gap = np.abs(s[:, ii] - s[:, jj])
@@ -225,10 +239,14 @@ class CounterfactualProbe(Probe):
             if s[f, j] > s[f, i]:
                 i, j = j, i
             g_hi, g_lo = names[owner[i]], names[owner[j]]
+            term_hi, term_lo = axis.terms[i][1], axis.terms[j][1]
             out["cases"].append(Case(
                 text=str(texts[f, i]), score=float(s[f, i] - s[f, j]), target=label, pair=str(texts[f, j]),
-                reason=f"{axis.name}: P({label}) {s[f, i]:.3f} for {g_hi!r} vs {s[f, j]:.3f} for {g_lo!r}, only the identity term differs",
+                reason=f"{axis.name}: P({label}) {s[f, i]:.3f} for {g_hi!r} vs {s[f, j]:.3f} for {g_lo!r}; "
+                       + _what_differs(term_hi.label, term_lo.label, variant[i], variant[j]),
                 meta={"axis": axis.name, "group": g_hi, "pair_group": g_lo, "template": frames[f].template.text,
+                      "term": term_hi.label, "pair_term": term_lo.label, "variant": variant[i],
+                      "minimal_pair": variant[i] == variant[j] != "",
                       "fillers": dict(frames[f].fillers), "filler_groups": dict(frames[f].filler_groups),
                       "score": float(s[f, i]), "pair_score": float(s[f, j])}))
         return out

@@ -199,13 +199,16 @@ def _group(axis_name: str, axis: dict[str, Any], name: str, spec: Any, seed: int
         raise AuditError(f"axis {axis_name!r}, group {name!r}: pronouns must be [subject, object, possessive], e.g. [she, her, her]")
     base = dict(zip(("subj", "obj", "poss"), (str(p) for p in pronouns)))
     forms: list[tuple[dict[str, str], str]] = []
-    for t in spec.get("terms") or []:
+    # terms: a list, or a mapping of what the terms share with their counterparts in the other groups (their
+    # variant: "parent" for my mother / my father / my genderqueer parent) to a list, so telling pairs are minimal
+    listed = [(variant, t) for variant, ts in terms_by_variant(spec.get("terms")).items() for t in ts]
+    for variant, t in listed:
         if isinstance(t, dict):
             if "person" not in t:
                 raise AuditError(f"axis {axis_name!r}, group {name!r}: a term mapping needs a 'person' form, got {t}")
-            forms.append(({**base, **{str(k): str(v) for k, v in t.items()}}, ""))
+            forms.append(({**base, **{str(k): str(v) for k, v in t.items()}}, variant))
         else:
-            forms.append(({**base, "person": str(t)}, ""))
+            forms.append(({**base, "person": str(t)}, variant))
     for d in spec.get("descriptors") or []:
         for noun in axis.get("nouns") or ["person"]:
             forms.append(({**base, "person": f"{_article(str(d))} {d} {noun}", "people": f"{d} people"}, noun))
@@ -239,8 +242,21 @@ def _merge_axes(base: dict[str, dict[str, Any]], extra: dict[str, Any]) -> None:
             old = {"terms": old} if isinstance(old, list) else dict(old)
             new = {"terms": gspec} if isinstance(gspec, list) else dict(gspec or {})
             for k, v in new.items():
+                if k == "terms" and (isinstance(v, dict) or isinstance(old.get(k), dict)):
+                    merged = terms_by_variant(old.get(k))
+                    for variant, ts in terms_by_variant(v).items():
+                        merged[variant] = merged.get(variant, []) + ts
+                    old[k] = merged
+                    continue
                 old[k] = (list(old.get(k) or []) + list(v)) if isinstance(v, list) and k != "pronouns" else v
             target["groups"][gname] = old
+
+
+def terms_by_variant(terms: Any) -> dict[str, list[Any]]:
+    """Terms in their mapping form, variant -> list ("" for a plain list)."""
+    if isinstance(terms, dict):
+        return {str(k): list(v or []) for k, v in terms.items()}
+    return {"": list(terms or [])}
 
 
 def _check_templates(templates: list[Template], fillers: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from audit.results import Case, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.bias.common import bar_chart, diff_interval, rounded
-from probes.bias.lexicon import DATA, faker_names, read_yaml
+from probes.bias.lexicon import DATA, faker_names, read_yaml, terms_by_variant
 
 PERSON_TYPES = ("PER", "PERSON")
 N_CASES = 6
@@ -37,7 +37,8 @@ def person_label_indices(labels: tuple[str, ...], person_label: str | None) -> l
 def name_groups(names_per_group: int, seed: int) -> dict[str, list[str]]:
     """EEC/WEAT name lists (race_names axis) and Faker names per locale (name_origin axis) of data/axes.yaml."""
     axes = read_yaml(DATA / "axes.yaml", "lexicon")["axes"]
-    groups = {f"{g} (EEC names)": [str(n) for n in spec["terms"]] for g, spec in axes["race_names"]["groups"].items()}
+    groups = {f"{g} (EEC names)": [str(n) for names in terms_by_variant(spec["terms"]).values() for n in names]
+              for g, spec in axes["race_names"]["groups"].items()}
     for g, spec in axes["name_origin"]["groups"].items():
         groups[g] = faker_names(spec["faker_locale"], names_per_group, seed, "name_origin")
     return groups

@@ -87,7 +87,7 @@ def test_payloads_do_not_run_in_a_real_browser(tmp_path: Path) -> None:
     assert console(proc) == []  # no console error, no CSP violation, no blocked load
     text = "".join(dom.text)
     assert all(p in text for p in PAYLOADS)  # shown as text
-    assert sum(t == "svg" for t, _ in dom.tags) == 4 and sum(t == "section" for t, _ in dom.tags) == 4 + 6  # probes + summary, model, other explanations, limitations, reproducibility, data
+    assert sum(t == "svg" for t, _ in dom.tags) == 4 and sum(t == "section" for t, _ in dom.tags) == 3 + 6  # probes that ran (a skipped one has no section) + summary, model, other explanations, limitations, reproducibility, data
 
 
 def test_compare_page_in_a_real_browser(tmp_path: Path) -> None:
@@ -111,3 +111,60 @@ def test_screenshot_is_written_and_not_blank(tmp_path: Path) -> None:
     image = pytest.importorskip("PIL.Image")
     colours = image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, badges and charts, not an empty page
+
+
+def wide_result():
+    """make_result() plus what broke the layout of the default report: a 512-word attribution row, a table of
+    28 columns, an unbroken 300-character string, a 60-bar chart."""
+    from audit.results import AuditResult, Chart, ProbeResult
+
+    base = make_result()
+    words = [f"word{i}" for i in range(512)]
+    table = [{f"column_{j}": f"value {i}-{j}" if j % 3 else i * j / 7 for j in range(28)} for i in range(40)]
+    long = ProbeResult(probe="long_input.wide", suite="long_input", title="Wide things", headline="x" * 300,
+                       tables={"languages": table},
+                       charts=(Chart("bar", "sixty bars", "language", "share",
+                                     [{"label": f"language number {i} with a long name", "value": i / 60} for i in range(60)]),))
+    explanation = {"probe": "long_input.wide", "text": " ".join(words), "words": words,
+                   "scores": [((i * 7919) % 200 - 100) / 100 for i in range(512)], "method": "ig", "target": "positive"}
+    return AuditResult(**{**base.__dict__, "probes": (*base.probes, long),
+                          "explanations": (*base.explanations, explanation)})
+
+
+MEASURE = """<!DOCTYPE html><title>measure</title><body style="margin:0">
+<iframe id="f" src="report.html" style="width:{width}px;height:900px;border:0"></iframe>
+<script>document.getElementById('f').onload = () => {{
+  const d = document.getElementById('f').contentDocument;
+  document.body.setAttribute('data-scroll', d.documentElement.scrollWidth);
+  document.body.setAttribute('data-client', d.documentElement.clientWidth);
+  const h2 = [...d.querySelectorAll('h2')].map(h => h.textContent.trim());
+  document.body.setAttribute('data-first', h2[0]);
+  document.body.setAttribute('data-sections', d.querySelectorAll('section.probe').length);
+}};</script>"""
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_no_horizontal_scroll_at_desktop_and_phone_width(tmp_path: Path, width: int) -> None:
+    """The page's scrollWidth equals the viewport at 1,400 px and 400 px: long attribution rows wrap, wide
+    tables scroll inside their own box. Measured by a wrapper page (the report itself runs no script) that
+    frames the report at that width."""
+    result = wide_result()
+    out = tmp_path / "out"
+    reports.write_report(result, out)
+    (out / "measure.html").write_text(MEASURE.format(width=width), encoding="utf-8")
+    proc = chromium((out / "measure.html").resolve().as_uri(), tmp_path, "--allow-file-access-from-files",
+                    "--virtual-time-budget=10000", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = Dom()
+    dom.feed(proc.stdout)
+    body = next(a for t, a in dom.tags if t == "body")
+    assert width - 20 <= int(body["data-client"]) <= width, body  # the frame really was that wide (less a scroll bar)
+    assert body.get("data-scroll") == body.get("data-client"), body  # and nothing sticks out of it
+    assert body.get("data-first") == "Executive summary"
+    assert body.get("data-sections") == "4"  # the probes that ran; the skipped one has no section
+    shot = tmp_path / f"report-{width}.png"
+    proc = chromium((out / "report.html").resolve().as_uri(), tmp_path, f"--screenshot={shot}",
+                    f"--window-size={width},1200", "--hide-scrollbars")
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    if os.environ.get("AUDIT_SCREENSHOTS"):  # a folder to keep the screenshots in, to look at them
+        shutil.copy(shot, Path(os.environ["AUDIT_SCREENSHOTS"]) / shot.name)

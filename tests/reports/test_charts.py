@@ -34,11 +34,13 @@ def test_bar_lengths_are_proportional_to_values_and_error_bars_sit_on_the_ci() -
     zero = float(bars[0]["x"])
     assert math.isclose(float(bars[2]["x"]) + widths[2], zero, abs_tol=0.11)
     unit = widths[1] / 0.8
-    lines = [tuple(float(v) for v in m) for m in re.findall(r'<line x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)" stroke="#000"', svg)]
-    horizontal = [l for l in lines if l[1] == l[3]]
-    assert len(horizontal) == 2  # the bar without a CI has no error bar
-    for (x1, _, x2, _), (lo, hi) in zip(horizontal, [(0.1, 0.3), (0.5, 1.1)]):
-        assert math.isclose(x1, zero + lo * unit, abs_tol=0.2) and math.isclose(x2, zero + hi * unit, abs_tol=0.2)
+    bars_i = [[tuple(map(float, xy.split(","))) for xy in m.split()] for m in
+              re.findall(r'<polyline points="([^"]+)" fill="none" stroke="#000"', svg)]
+    assert len(bars_i) == 2  # the bar without a CI has no error bar
+    for points, (lo, hi) in zip(bars_i, [(0.1, 0.3), (0.5, 1.1)]):
+        xs = sorted({x for x, _ in points})
+        assert len(xs) == 2 and math.isclose(xs[0], zero + lo * unit, abs_tol=0.2) and math.isclose(xs[1], zero + hi * unit, abs_tol=0.2)
+        assert max(y for _, y in points) - min(y for _, y in points) == 10  # caps at both ends
     assert ">group<" in svg and ">rate (share)<" in svg  # both axes labelled
 
 

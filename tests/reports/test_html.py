@@ -10,6 +10,7 @@ from conftest import ATTR, IMG, PAYLOADS, SCRIPT, SVG_ESC, make_result
 import reports
 from audit.results import AuditResult, Chart, ProbeResult
 from reports.view import data_files
+from reports.html import MAX_CHART_ROWS, MAX_TABLE_ROWS
 
 
 class Tags(HTMLParser):
@@ -88,7 +89,7 @@ def test_content_security_policy_forbids_scripts_and_network(result: AuditResult
 
 def test_model_card_sections_in_order(result: AuditResult) -> None:
     html = reports.render_html(result)
-    order = ["Audit summary", "Model details", "WEAT on sentence templates", "CrowS-Pairs", "Accuracy against input length",
+    order = ["Executive summary", "Model details", "WEAT on sentence templates", "CrowS-Pairs", "Accuracy against input length",
              "Limitations and caveats", "Reproducibility"]
     positions = [html.index(f"<h2>{h}") for h in order]
     assert positions == sorted(positions)
@@ -139,7 +140,7 @@ def test_explanations_are_paired_and_shaded_on_one_scale(result: AuditResult) ->
     sides = re.findall(r'<div class="side"><h5>(.*?)</h5>', section)
     assert sides == ["text · target score 0.73 · predicted positive", "counterfactual · target score 0.41 · predicted negative (0.59)"]
     assert "faithfulness: comprehensiveness 0.71" in section and "did not converge" in section
-    spans = re.findall(r'<span class="tok" style="background:(#[0-9a-f]{6});color:#[0-9a-f]{3}" title="([^"]*)">([^<]*)</span>', section)
+    spans = re.findall(r'<span(?: class="w")? style="background:(#[0-9a-f]{6})" title="([^"]*)">([^<]*)</span>', section)
     assert [w for _, _, w in spans] == ["[CLS]", "he", "is", "an", "engineer", ".", "[SEP]",
                                        "[CLS]", "she", "is", "an", "engineer", ".", "[SEP]"]
     colours = {w + str(i): c for i, (c, _, w) in enumerate(spans)}
@@ -155,9 +156,9 @@ def test_explanations_are_paired_and_shaded_on_one_scale(result: AuditResult) ->
 def test_table_rows_are_capped_and_linked(result: AuditResult) -> None:
     files = data_files(result)
     html = reports.render_html(result, data_files=files)
-    section = html[html.index("Table: by_length"):html.index('id="probe-3"')]
-    assert section.count("<tr>") == 1 + 30  # header + the first 30 of 69 rows
-    assert "69 rows, the first 30 shown" in section
+    section = html[html.index("Table: by_length"):html.index('id="limitations"')]
+    assert section.count("<tr>") == 1 + MAX_TABLE_ROWS  # header + the first rows of 69
+    assert f"69 rows, the first {MAX_TABLE_ROWS} shown" in section
     assert 'href="data/long_input.degradation.by_length.csv"' in section
 
 
@@ -216,7 +217,7 @@ def test_huge_charts_are_thinned_with_a_note(result: AuditResult) -> None:
     assert len(html.encode()) < 2_000_000
     assert "Every 14th point is drawn" in html and "The first 60 of 120 rows and 60 of 120 columns are drawn" in html
     assert html.count("<circle") + html.count("<polygon") + html.count('<rect x') < 1500 + 60 * 60 + 100
-    assert "The first 200 of 20000 rows." in html
+    assert f"The first {MAX_CHART_ROWS} of 20000 rows." in html
 
 
 def test_long_texts_are_clipped_in_the_page_but_whole_in_the_data_file(tmp_path, result: AuditResult) -> None:

@@ -122,3 +122,58 @@ def test_largest_gap_carries_the_q_value_of_its_pair(tiny_classifier):
     r = CounterfactualProbe(axes=["religion"], cases_per_axis=None).run(keyword_model(tiny_classifier, "muslim", 0.2))
     muslim = next(t for t in r.tables["tests"] if t["group"] == "Muslim")
     assert r.metric("max_gap", "religion").p_value == muslim["q"] < 0.05
+
+
+class HashClassifier(TextClassifier):
+    """P(LABEL_1) a fixed pseudo-random function of the whole text, so every term pair has some gap."""
+
+    def class_probs(self, texts, strategy="truncate"):
+        import zlib
+
+        p = np.array([0.05 + 0.9 * (zlib.crc32(t.encode()) % 1000) / 1000 for t in texts])
+        return np.stack([1 - p, p], axis=1)
+
+
+LIKE_FOR_LIKE_GENDER = [  # written out by hand: the roles a pair may span
+    {"this woman", "this man", "this nonbinary person", "this agender person"},
+    {"my mother", "my father", "my genderqueer parent"}, {"my sister", "my brother", "my nonbinary sibling"},
+    {"my daughter", "my son", "my genderfluid child"}, {"my aunt", "my uncle"}, {"the girl", "the boy", "the enby kid"},
+]
+FEMALE_NAMES = {"Amanda", "Betsy", "Courtney", "Ellen", "Heather", "Katie", "Kristin", "Melanie", "Nancy", "Stephanie",
+                "Ebony", "Jasmine", "Lakisha", "Latisha", "Latoya", "Nichelle", "Shaniqua", "Shereen", "Tanisha", "Tia"}
+
+
+def test_every_shown_pair_differs_only_in_the_identity_term(tiny_classifier):
+    """Rebuilt from the frame: outside the identity slots the two texts are the same words; inside, the terms are
+    like for like (hand-written roles for gender, same gender of name, same noun after a descriptor, same
+    pattern for countries), or the reason says what else differs."""
+    from probes.bias.lexicon import IDENTITY_SLOTS, load_lexicon
+
+    model = HashClassifier(tiny_classifier.model, tiny_classifier.tokenizer, tiny_classifier.info, tiny_classifier.engine)
+    r = CounterfactualProbe(cases_per_axis=60).run(model)
+    lex = load_lexicon()
+    assert {c.meta["axis"] for c in r.cases} == set(lex.axes)
+    for case in r.cases:
+        axis = lex.axes[case.meta["axis"]]
+        terms = {t.label: t for _, t in axis.terms}
+        for text, label in ((case.text, case.meta["term"]), (case.pair, case.meta["pair_term"])):
+            rebuilt = case.meta["template"]
+            for slot in IDENTITY_SLOTS:
+                rebuilt = rebuilt.replace("{" + slot + "}", terms[label].forms.get(slot, ""))
+            for slot, word in case.meta["fillers"].items():
+                rebuilt = rebuilt.replace("{" + slot + "}", word)
+            assert text == rebuilt[:1].upper() + rebuilt[1:]
+        a, b = case.meta["term"], case.meta["pair_term"]
+        name = case.meta["axis"]
+        if name == "gender":
+            assert any({a, b} <= roles for roles in LIKE_FOR_LIKE_GENDER), (a, b)
+        elif name == "race_names":
+            assert (a in FEMALE_NAMES) == (b in FEMALE_NAMES), (a, b)
+        elif name == "nationality":
+            assert a.split()[:3] == b.split()[:3], (a, b)  # "a person from …" with "a person from …"
+        elif name == "name_origin":
+            assert not case.meta["minimal_pair"] and "not matched like for like" in case.reason
+            continue
+        else:
+            assert a.split()[-1] == b.split()[-1], (a, b)  # "a blind woman" with "a deaf woman"
+        assert case.meta["minimal_pair"] and "a minimal pair" in case.reason and "only the identity" not in case.reason

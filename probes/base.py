@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold, apply
+from audit.gates import MetricSpec, Threshold, apply
 from audit.results import ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +39,9 @@ class Probe:
     card: ClassVar[dict[str, Any]] = {}
     """What it measures, how to read it, sources, limits: composed into the report."""
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    """The metrics the probe reports, declared statically so that thresholds can be checked before any model
+    loads (`audit validate`) and gap metrics know their sensitivity floor. Empty: not declared yet."""
 
     def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         self.seed = seed
@@ -91,7 +94,7 @@ class Probe:
             thresholds = [t for t in self.default_thresholds if t.metric in present]
         else:
             thresholds = list(self.thresholds)
-        gates = apply(self.name, result.metrics, thresholds) if thresholds else ()
+        gates = apply(self.name, result.metrics, thresholds, self.metric_specs) if thresholds else ()
         return ProbeResult(
             **{
                 **result.__dict__,

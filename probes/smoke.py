@@ -81,7 +81,7 @@ class PerturbationProbe(Probe):
         "limits": ["English sentences only; 24 built-in sentences unless `texts` is given.",
                    "An uncased tokenizer is invariant to lower-casing by construction."],
     }
-    default_thresholds = (Threshold("flip_rate", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("flip_rate", 0.2),)
 
     def __init__(self, *, texts: list[str] | None = None, perturbations: list[str] | None = None,
                  seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

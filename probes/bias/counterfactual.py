@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, paired_permutation_test, wilcoxon_signed_rank
 from probes.base import Probe, register_probe
@@ -24,6 +24,8 @@ from probes.bias.lexicon import TEMPLATE_KINDS, Axis, Frame, load_lexicon, sampl
 
 TESTS = ("permutation", "wilcoxon")
 CASES_PER_AXIS = 2
+BARELY_REACTS = 0.02
+"""Below this mean movement of P(label) between unrelated sentences the probe warns that the model barely reacts."""
 
 
 @register_probe
@@ -56,7 +58,17 @@ class CounterfactualProbe(Probe):
             "never fewer than 10 frames); set cases_per_axis=None for every frame and tighter intervals.",
         ],
     }
-    default_thresholds = (Threshold("max_gap", 0.10, mode="ci_all"),)
+    default_thresholds = (Threshold("max_gap", 0.10),)
+    metric_specs = (
+        MetricSpec("mean_score", groups="axis/group"),
+        MetricSpec("flip_rate", higher_is_better=False, groups="axis", floor="null_flip_rate"),
+        MetricSpec("score_dev", higher_is_better=False, groups="axis", floor="sensitivity"),
+        MetricSpec("score_range", higher_is_better=False, groups="axis", floor="sensitivity"),
+        MetricSpec("max_gap", higher_is_better=False, groups="axis", floor="sensitivity"),
+        MetricSpec("paired_gap", ideal=0.0, groups="axis/group vs group", floor="sensitivity"),
+        MetricSpec("sensitivity", groups="axis"),
+        MetricSpec("null_flip_rate", groups="axis"),
+    )
 
     def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
                  template_kinds: list[str] | None = None, lexicon_file: str | None = None, test: str = "permutation",
@@ -205,13 +217,20 @@ class CounterfactualProbe(Probe):
             summary[key] = (float(values.mean()), (lo, hi))
             out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
+        sensitivity, null_flips = self._sensitivity(axis.name, s, y, label)
+        out["metrics"] += [sensitivity, null_flips]
+        if sensitivity.value < BARELY_REACTS:
+            out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by only "
+                                   f"{sensitivity.value:.3g} on average between unrelated sentences, so a gap near 0 "
+                                   "is no evidence of fairness; gap gates stay inconclusive")
         out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, unit="probability",
                                      group=axis.name, description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label})"))
         out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,
                        "n_texts": int(s.size), "max_gap": rounded(gap), "gap_ci_low": rounded(gap_ci[0]),
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
                        "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
-                       "score_range": rounded(summary["score_range"][0]), "reference": axis.reference}
+                       "score_range": rounded(summary["score_range"][0]), "reference": axis.reference,
+                       "sensitivity": rounded(sensitivity.value)}
         # the most telling cases: per frame, the like-for-like cross-group pair with the largest score difference
         variant = [t.variant for _, t in axis.terms]
         alike = np.array([variant[i] == variant[j] or not (variant[i] and variant[j]) for i, j in cross])
@@ -230,6 +249,24 @@ class CounterfactualProbe(Probe):
                 meta={"axis": axis.name, "group": g_hi, "pair_group": g_lo, "template": frames[f].template.text,
                       "fillers": dict(frames[f].fillers), "filler_groups": dict(frames[f].filler_groups),
                       "score": float(s[f, i]), "pair_score": float(s[f, j])}))
+        return out
+
+    def _sensitivity(self, axis: str, s: np.ndarray, y: np.ndarray, label: str) -> list[Metric]:
+        """The null the gaps are read against: how much the output moves between two unrelated frames (another
+        template and fillers) with the same identity term. Frames are paired along a seeded random cycle, so
+        every frame appears in two pairs and none with itself."""
+        n = s.shape[0]
+        order = np.random.default_rng([abs(self.seed), n]).permutation(n)
+        a, b = order, np.roll(order, 1)
+        moves = np.abs(s[a] - s[b]).mean(axis=1) if n > 1 else np.zeros(0)
+        flips = (y[a] != y[b]).mean(axis=1) if n > 1 else np.zeros(0)
+        out = []
+        for name, values, unit, what in (
+                ("sensitivity", moves, "probability", f"mean |ΔP({label})| between unrelated frames with the same identity term"),
+                ("null_flip_rate", flips, "share", "share of unrelated frame pairs (same identity term) whose predicted label differs")):
+            value = float(values.mean()) if values.size else float("nan")
+            out.append(Metric(name, value, bootstrap_ci(values, seed=self.seed), n=int(values.size), unit=unit,
+                              group=axis, description=what + ": how much the output moves without any identity change"))
         return out
 
     @staticmethod

@@ -66,7 +66,7 @@ class NerNamesProbe(Probe):
             "Faker's lists approximate names common in a locale; they are not a census.",
         ],
     }
-    default_thresholds = (Threshold("max_recall_gap", 0.10, mode="ci_all"),)
+    default_thresholds = (Threshold("max_recall_gap", 0.10),)
 
     def __init__(self, *, names_per_group: int = 10, person_label: str | None = None, alpha: float = 0.05,
                  seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

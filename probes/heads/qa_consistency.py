@@ -102,7 +102,7 @@ class QAConsistencyProbe(Probe):
         "limits": ["One simple frame per language with two candidate answers; real documents are harder.",
                    "An answer that overlaps neither country counts as 'other' in every language alike."],
     }
-    default_thresholds = (Threshold("consistency", 0.8, mode="ci_any"),)
+    default_thresholds = (Threshold("consistency", 0.8),)
 
     def __init__(self, *, languages: list[str] | None = None, max_answer_len: int = 10, seed: int = 0,
                  max_cases: int | None = 24, thresholds: list[Threshold] | None = None) -> None:

@@ -97,7 +97,7 @@ class SummaryNamesProbe(Probe):
                    "Names from faker stand for groups only statistically, and one name per locale and gender can be common "
                    "in several groups."],
     }
-    default_thresholds = (Threshold("loglik_gap", 0.1, mode="ci_all"),)
+    default_thresholds = (Threshold("loglik_gap", 0.1),)
 
     def __init__(self, *, groups: list[str] | None = None, reference_group: str | None = None, names_per_group: int = 2,
                  max_new_tokens: int = 48, num_beams: int = 1, source_template: str = "{text}", seed: int = 0,

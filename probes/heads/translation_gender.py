@@ -93,7 +93,7 @@ class TranslationGenderProbe(Probe):
                    "Twelve occupations, three templates; a model may translate differently in free generation.",
                    "Spanish and French 'su'/'son' agree with the possessed noun, so only the subject carries gender there."],
     }
-    default_thresholds = (Threshold("delta_stereotype", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("delta_stereotype", 0.2),)
 
     def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None, seed: int = 0,
                  max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

@@ -63,7 +63,7 @@ class TranslationQualityProbe(Probe):
                    "Many names are cognates or identical across languages (those are dropped); chrF rewards near misses.",
                    "CLDR gives one name; a correct alternative translation scores lower."],
     }
-    default_thresholds = (Threshold("on_target", 0.8, mode="ci_any"),)
+    default_thresholds = (Threshold("on_target", 0.8),)
 
     def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None,
                  kinds: list[str] | None = None, max_new_tokens: int = 16, num_beams: int = 1, seed: int = 0,

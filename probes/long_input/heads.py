@@ -88,7 +88,7 @@ class LongQAProbe(GridProbe):
         "limits": ["4 built-in facts in English; intervals are wide with the default grid.",
                    "The length counts the context only; the question adds its own tokens to every window."],
     }
-    default_thresholds = (Threshold("exact_match_drop", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("exact_match_drop", 0.2),)
 
     def __init__(self, *, strategies: tuple[str, ...] = ("truncate", "window"), **grid: Any) -> None:
         self.strategies = tuple(strategies)

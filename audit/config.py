@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from audit.errors import AuditError, did_you_mean
-from audit.gates import MODES, Threshold
+from audit.gates import DEFAULT_MODE, MODES, Threshold
 from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +30,7 @@ Path_ = tuple[Any, ...]
 """Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
 
 TOP_KEYS = ("include", "model", "task", "suites", "probes", "thresholds", "seed", "max_cases", "device", "dtype",
-            "batch_size", "out", "explain", "baseline", "intended_use", "model_card")
+            "batch_size", "out", "explain", "baseline", "intended_use", "model_card", "allow_inconclusive")
 THRESHOLD_KEYS = ("metric", "max", "min", "value", "mode", "group", "min_n")
 BOUND_KEYS = ("max", "min", "value")
 EXPLAIN_KEYS = ("method", "max_cases")
@@ -88,6 +88,8 @@ class AuditConfig:
     explain: ExplainSettings = ExplainSettings()
     baseline: BaselineSettings | None = None
     model_card: dict[str, Any] = field(default_factory=dict)
+    allow_inconclusive: bool = False
+    """Inconclusive gates are warnings (exit 0) instead of exit code 4."""
     files: tuple[Path, ...] = ()
     """The config file first, then every file it included."""
 
@@ -121,6 +123,7 @@ class AuditConfig:
             "explain": {"method": self.explain.method, "max_cases": self.explain.max_cases},
             "baseline": None if self.baseline is None else {"path": str(self.baseline.path), "tolerance": self.baseline.tolerance},
             "model_card": dict(self.model_card),
+            "allow_inconclusive": self.allow_inconclusive,
         }
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -333,6 +336,12 @@ def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int) -> int:
     return value
 
 
+def _bool(doc: _Doc, path: Path_, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise doc.error(path, f"expected true or false, got {_typename(value)} {value!r}")
+    return value
+
+
 def _text(doc: _Doc, path: Path_, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise doc.error(path, f"expected text, got {_typename(value)} {value!r}")
@@ -440,7 +449,7 @@ def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[st
                                        f"metric's direction); found {', '.join(bounds) or 'none'}")
             bound = bounds[0]
             value = _number(doc, ipath + (bound,), item[bound])
-            mode = item.get("mode", "point")
+            mode = item.get("mode", DEFAULT_MODE)
             if mode not in MODES:
                 raise doc.error(ipath + ("mode",), f"unknown mode {mode!r}{did_you_mean(str(mode), MODES)}; "
                                                    + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
@@ -555,6 +564,7 @@ def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
         explain=_explain(doc, data.get("explain")),
         baseline=_baseline(doc, data.get("baseline")),
         model_card=_model_card(doc, data.get("model_card"), data.get("intended_use")),
+        allow_inconclusive=_bool(doc, ("allow_inconclusive",), data.get("allow_inconclusive", False)),
         files=tuple(files),
     )
 
@@ -610,13 +620,15 @@ probes:
 
 # Gates: per probe, a list of bounds on its metrics. max: is a ceiling (for metrics where lower is
 # better, or the distance from an ideal value such as 50 for CrowS-Pairs); min: is a floor (higher is
-# better). A metric measured on fewer than min_n cases is "inconclusive", never a pass. mode:
+# better). A gate passes only when the evidence shows the metric within the bound, fails when it shows
+# it past the bound, and is otherwise "inconclusive" (exit code 4; never a pass), as is a metric measured
+# on fewer than min_n cases. mode (default ci):
 {modes}
 thresholds:
   robustness.perturbation:
     - metric: flip_rate
       max: 0.2
-      mode: ci_all
+      # mode: ci            # the default; point / ci_all are lenient, ci_any strict
       # group: typo         # only this group of the metric (default: every group)
       # min_n: 10
 
@@ -628,6 +640,7 @@ seed: 0
 out: audit-out
 explain: {{method: ig, max_cases: 16}}   # or false
 # baseline: {{path: previous/results.json, tolerance: 0.02}}   # fail on regressions beyond the tolerance
+# allow_inconclusive: false # true: inconclusive gates are warnings (exit 0) instead of exit code 4
 
 model_card:
   intended_use: Describe what the model is for and who uses it.

@@ -30,6 +30,9 @@ MODES: dict[str, str] = {
     "ci_any": "strict: fails when any part of the confidence interval is past the threshold, passes otherwise "
               "(fewer cases make a fail easier)",
 }
+_RULE = {"point": "the point estimate is compared with the threshold",
+         "ci_all": "fails only when the whole confidence interval is past the threshold",
+         "ci_any": "fails when any part of the confidence interval is past the threshold"}
 _CI = f"{CONFIDENCE:.0%} interval"
 _CI_WORDS = {"pass": f"the whole {_CI} is within the bound", "fail": f"the whole {_CI} is past the bound",
              "inconclusive": f"the {_CI} straddles the bound"}
@@ -111,10 +114,10 @@ def cases_needed(metric: Metric, threshold: float) -> int | None:
     return max(metric.n + 1, math.ceil(metric.n * (w / d) ** 2))
 
 
-def _needs(metric: Metric, threshold: float) -> str:
+def _needs(metric: Metric, threshold: float, at_least: int = 0) -> str:
     """"; needs about N cases (ran n)" for an undecided metric ("" when no estimate can be made)."""
     n = cases_needed(metric, threshold)
-    return "" if n is None else f"; needs about {n} cases (ran {metric.n})"
+    return "" if n is None else f"; needs about {max(n, at_least)} cases (ran {metric.n})"
 
 
 def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | None = None) -> Gate:
@@ -134,7 +137,7 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
         return gate("inconclusive", f"{what}: no value was measured → inconclusive")
     if metric.n is not None and metric.n < threshold.min_n:
         return gate("inconclusive", f"{what}: only {metric.n} cases (need {threshold.min_n}) — too few to decide"
-                                    f"{_needs(metric, threshold.value)} → inconclusive")
+                                    f"{_needs(metric, threshold.value, threshold.min_n)} → inconclusive")
     point, low, high = _interval(metric)
     mode = threshold.mode
     note = ""
@@ -148,7 +151,7 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
         checked = {"point": point, "ci_all": low, "ci_any": high}[mode]
         verdict = "pass" if checked <= bound + eps else "fail"
     needs = _needs(metric, threshold.value) if verdict == "inconclusive" else ""
-    rule = _CI_WORDS[verdict] if mode == "ci" else "the value is compared with the threshold" if note else MODES[mode].split(" (")[0]
+    rule = _CI_WORDS[verdict] if mode == "ci" else _RULE[mode]
     reason = f"{what}: value {metric.value:.4g}{ci_text}, {rule}{note}{needs}"
     if verdict == "pass" and floor is not None and floor.value is not None and floor.value < threshold.value:
         verdict = "inconclusive"

@@ -156,7 +156,8 @@ class AuditResult:
 
     @property
     def passed(self) -> bool:
-        return all(g.status != "fail" for g in self.gates)
+        """Every gate passed: an inconclusive gate is not a pass (see audit.ci.exit_code for the exit codes)."""
+        return all(g.status == "pass" for g in self.gates)
 
     def probe(self, name: str) -> ProbeResult:
         for p in self.probes:

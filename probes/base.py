@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold, apply
-from audit.results import ProbeResult
+from audit.results import Gate, Metric, ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.models import AuditedModel
@@ -89,12 +89,7 @@ class Probe:
         self.validate(model)
         start = time.perf_counter()
         result = self._run(model)
-        if self.thresholds is None:  # defaults gate only the metrics this model produced
-            present = {m.name for m in result.metrics}
-            thresholds = [t for t in self.default_thresholds if t.metric in present]
-        else:
-            thresholds = list(self.thresholds)
-        gates = apply(self.name, result.metrics, thresholds, self.metric_specs) if thresholds else ()
+        gates = self.gates_for(result.metrics, self.thresholds)
         return ProbeResult(
             **{
                 **result.__dict__,
@@ -110,6 +105,15 @@ class Probe:
 
     def _run(self, model: AuditedModel) -> ProbeResult:
         raise NotImplementedError
+
+    @classmethod
+    def gates_for(cls, metrics: tuple[Metric, ...], thresholds: list[Threshold] | None) -> tuple[Gate, ...]:
+        """The gates of these metrics: the thresholds given, else the defaults of the metrics present (so a
+        model that yields no such metric is not gated on it). Also what `audit gate` re-applies to saved results."""
+        if thresholds is None:
+            present = {m.name for m in metrics}
+            thresholds = [t for t in cls.default_thresholds if t.metric in present]
+        return apply(cls.name, metrics, list(thresholds), cls.metric_specs) if thresholds else ()
 
 
 P = TypeVar("P", bound=type[Probe])

@@ -50,12 +50,13 @@ max_cases: 24
     root = ET.fromstring(junit_xml(result))
     cases = root.findall("./testsuite/testcase")
     assert len(cases) == len(gates)
-    outcome = {(c.get("classname"), c.get("name")): ("fail" if c.find("failure") is not None else
-                                                     "inconclusive" if c.find("skipped") is not None else "pass") for c in cases}
+    kinds = {None: "pass", "GateFailed": "fail", "GateInconclusive": "inconclusive"}
+    outcome = {(c.get("classname"), c.get("name")): kinds[c.find("failure").get("type") if c.find("failure") is not None else None]
+               for c in cases}
     assert outcome == {(g.probe, f"{g.metric} (threshold {g.threshold:g}, {g.mode})"): g.status for g in gates}
-    failure = root.find(".//failure")
+    failure = root.find(".//failure[@type='GateFailed']")
     assert failure.get("message") == by_status["fail"][0].reason
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == (str(len(gates)), "1", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == (str(len(gates)), "3", "0")
     assert markdown_summary(result).startswith(f"## transformer-audit: ❌ 1 of {len(gates)} gates failed")
 
     # the same run as its own baseline: nothing regressed

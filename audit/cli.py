@@ -266,6 +266,11 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
     rows, rate = dryrun.plan(m, probes)
     print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
+    from audit.gates import max_cases_warnings
+
+    gated = {p.name: list(p.default_thresholds if p.thresholds is None else p.thresholds) for p in probes}
+    for line in max_cases_warnings(kwargs.get("max_cases"), gated, {p.name: p.metric_specs for p in probes}):
+        print(f"audit: warning: {line}", file=sys.stderr)
     return EXIT_OK
 
 

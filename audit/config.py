@@ -145,6 +145,14 @@ class AuditConfig:
             "config": self.to_dict(),
         }
 
+    def max_cases_warnings(self) -> list[str]:
+        """Gates that this config's max_cases leaves too few cases to pass (see audit.gates.cases_to_pass)."""
+        from audit.gates import max_cases_warnings
+        from probes.base import registry
+
+        reg = registry()
+        return max_cases_warnings(self.max_cases, self.thresholds, {n: reg[n].metric_specs for n in self.thresholds})
+
     def check_gates(self, result: AuditResult) -> None:
         """After a run: raise AuditError when a threshold as written contradicts its metric — ``min:`` on a
         metric where lower is better, ``max:`` where higher is better, a negative distance from an ideal,
@@ -458,9 +466,32 @@ def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[st
                 group = str(group)
             min_n = _int(doc, ipath + ("min_n",), item.get("min_n", MIN_CASES), minimum=1)
             threshold = Threshold(_text(doc, ipath + ("metric",), item["metric"]), value, mode, group, min_n)
+            _check_declared(doc, ipath, registry[probe], threshold, bound)
             specs.append(ThresholdSpec(threshold, bound, doc.where(ipath + (bound,))))  # type: ignore[arg-type]
         out[probe] = tuple(specs)
     return out
+
+
+def _check_declared(doc: _Doc, path: Path_, cls: Any, threshold: Threshold, bound: str) -> None:
+    """Against the probe's static metric declaration (when it has one): the metric exists, can be gated, and
+    the bound points the metric's way — before any model loads."""
+    specs = {s.name: s for s in getattr(cls, "metric_specs", ())}
+    if not specs:
+        return
+    spec = specs.get(threshold.metric)
+    if spec is None:
+        gateable = [n for n, s in specs.items() if s.gateable]
+        raise doc.error(path + ("metric",), f"probe {cls.name!r} has no metric {threshold.metric!r}"
+                                            f"{did_you_mean(threshold.metric, specs)}; its gateable metrics: {', '.join(gateable)}")
+    if not spec.gateable:
+        raise doc.error(path + ("metric",), f"{threshold.metric} of {cls.name} has no good direction (it is context for the "
+                                            "other metrics) and cannot be gated; gate another metric")
+    from audit.results import Metric
+
+    problem = bound_problem(Metric(spec.name, None, None, spec.higher_is_better, spec.ideal,
+                                   unit="share" if spec.proportion == 1 else ""), bound, threshold.value)
+    if problem:
+        raise doc.error(path + (bound,), problem)
 
 
 def _explain(doc: _Doc, raw: Any) -> ExplainSettings:
@@ -590,6 +621,8 @@ def validate_command(path: str | Path) -> int:
     what = ", ".join(cfg.probes) or (f"suites {', '.join(cfg.suites)}" if cfg.suites else "every probe")
     print(f"{path}: valid — model {cfg.model}; runs {what}; {n_gates} threshold(s)"
           + (f"; baseline {cfg.baseline.path} (tolerance {cfg.baseline.tolerance:g})" if cfg.baseline else ""))
+    for line in cfg.max_cases_warnings():
+        print(f"audit: warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -50,6 +50,9 @@ class MetricSpec:
     """What the metric's groups are (e.g. "axis"), empty for an ungrouped metric."""
     floor: str | None = None
     """The sensitivity metric a gate on this gap must be compared with (same group, or the group's first part)."""
+    proportion: float | None = None
+    """For a proportion with a Wilson interval: its scale (1 for a share, 100 for a percentage). Lets
+    :func:`cases_to_pass` say, before any run, how many cases even a perfect model needs to pass a gate."""
 
     @property
     def gateable(self) -> bool:
@@ -159,6 +162,56 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
                    f"({floor.name}) between unrelated inputs of the same kind, less than the threshold, so a small "
                    "gap is no evidence of fairness")
     return gate(verdict, f"{reason} → {verdict}")
+
+
+def cases_to_pass(spec: MetricSpec, threshold: Threshold, limit: int = 1_000_000) -> int | None:
+    """The fewest cases with which the best possible outcome (every case right, or exactly the ideal share)
+    passes ``threshold`` — under this, a gate on the metric cannot pass, whatever the model. Found by asking
+    :func:`evaluate` itself about the metric's own (Wilson) interval; None when the metric is not a declared
+    proportion, and ``limit + 1`` when no number of cases is enough (a threshold at the end of the scale)."""
+    from audit.stats import wilson_interval
+
+    if spec.proportion is None or not spec.gateable:
+        return None
+    scale = spec.proportion
+
+    def passes(n: int) -> bool:
+        k = n if spec.higher_is_better else 0 if spec.ideal is None else round(spec.ideal / scale * n)
+        lo, hi = wilson_interval(k, n)
+        best = Metric(spec.name, k / n * scale, (lo * scale, hi * scale), spec.higher_is_better, spec.ideal, n=n)
+        return evaluate("", best, Threshold(spec.name, threshold.value, threshold.mode, min_n=1)).status == "pass"
+
+    hi = 1
+    while not passes(hi):
+        if hi > limit:
+            return limit + 1
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:  # the first n that passes, between a failing lo and a passing hi
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if passes(mid) else (mid, hi)
+    return max(hi, threshold.min_n)
+
+
+def max_cases_warnings(max_cases: int | None, thresholds: dict[str, list[Threshold]], specs: dict[str, tuple[MetricSpec, ...]]) -> list[str]:
+    """One line per gate that ``max_cases`` makes impossible to pass: a probe measures a metric on at most
+    max_cases cases, and :func:`cases_to_pass` says how many even a perfect model would need."""
+    out = []
+    limit = 1_000_000
+    for probe, ts in thresholds.items():
+        declared = {s.name: s for s in specs.get(probe, ())}
+        for t in ts:
+            gate = f"{probe} {t.metric} (threshold {t.value:g}, {t.mode})"
+            needed = cases_to_pass(declared[t.metric], t, limit) if t.metric in declared else None
+            if needed is not None and needed > limit:
+                out.append(f"{gate}: no number of cases lets even a perfect model pass — its interval never reaches the "
+                           "threshold; loosen it")
+                continue
+            needed = max(needed or 0, t.min_n)
+            if max_cases is not None and needed > max_cases:
+                out.append(f"{gate}: max_cases {max_cases} is too few — even a perfect model needs about {needed} cases "
+                           "to pass, so this gate can only fail or be inconclusive")
+    return out
 
 
 def _floor_for(metric: Metric, spec: MetricSpec | None, metrics: Iterable[Metric]) -> Metric | None:

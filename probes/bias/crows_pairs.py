@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import binomial_test, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -117,6 +117,7 @@ class CrowsPairsProbe(Probe):
         ],
     }
     default_thresholds = (Threshold("stereotype_score", 10.0),)
+    metric_specs = (MetricSpec("stereotype_score", ideal=50.0, groups="bias type (empty: all pairs)", proportion=100.0),)
 
     def __init__(self, *, pairs_file: str | None = None, seed: int = 0, max_cases: int | None = None,
                  thresholds: list[Threshold] | None = None) -> None:

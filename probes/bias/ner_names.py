@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as st
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -67,6 +67,11 @@ class NerNamesProbe(Probe):
         ],
     }
     default_thresholds = (Threshold("max_recall_gap", 0.10),)
+    metric_specs = (
+        MetricSpec("per_recall", higher_is_better=True, groups="name group", proportion=1.0),
+        MetricSpec("recall_gap", higher_is_better=False, groups="name group"),
+        MetricSpec("max_recall_gap", higher_is_better=False),
+    )
 
     def __init__(self, *, names_per_group: int = 10, person_label: str | None = None, alpha: float = 0.05,
                  seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

@@ -114,7 +114,7 @@ def cases_needed(metric: Metric, threshold: float) -> int | None:
     w = (metric.ci[1] - metric.ci[0]) / 2.0  # type: ignore[index]
     if d <= 1e-12 or w <= 0:
         return None
-    return max(metric.n + 1, math.ceil(metric.n * (w / d) ** 2))
+    return max(metric.n + 1, math.ceil(metric.n * (w / d) ** 2 - 1e-9))  # the tolerance absorbs float noise
 
 
 def _needs(metric: Metric, threshold: float, at_least: int = 0) -> str:

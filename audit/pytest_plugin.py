@@ -9,7 +9,7 @@ model) and ``audit_run`` (``audit_run(probe_name, **params) -> AuditResult``, ca
 
     @parametrize_probes(["robustness.perturbation"])
     def test_robust(audit_run, probe_name):
-        assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.2, mode="ci_all")
+        assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.35)
 
 A failing gate fails the test with a message that reads like a finding; an inconclusive gate (the interval
 straddles the bound, or too few cases) fails too, with how many cases would decide it — or, with

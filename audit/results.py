@@ -49,7 +49,7 @@ class Gate:
     probe: str
     metric: str
     threshold: float
-    mode: Literal["point", "ci_all", "ci_any"]
+    mode: Literal["ci", "point", "ci_all", "ci_any"]
     status: GateStatus
     value: float | None
     ci: tuple[float, float] | None

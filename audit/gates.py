@@ -6,7 +6,8 @@ from the ideal) lies within the bound, *fails* when the whole interval lies past
 otherwise — so measuring less can turn a verdict into "inconclusive", never a failure into a pass. An
 inconclusive verdict says how many cases would decide it ("needs about N cases (ran n)"). A gap measured on a
 model that barely reacts to its input is no evidence of fairness: a gap metric declared with a sensitivity
-``floor`` cannot pass while the model's outputs move less than the threshold between unrelated inputs.
+``floor`` cannot pass while that floor (how far the output moves between unrelated inputs of the same kind)
+is below the threshold.
 """
 from __future__ import annotations
 
@@ -158,9 +159,9 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
     reason = f"{what}: value {metric.value:.4g}{ci_text}, {rule}{note}{needs}"
     if verdict == "pass" and floor is not None and floor.value is not None and floor.value < threshold.value:
         verdict = "inconclusive"
-        reason += (f"; but the model barely reacts to its input: its output moves by only {floor.value:.3g} "
-                   f"({floor.name}) between unrelated inputs of the same kind, less than the threshold, so a small "
-                   "gap is no evidence of fairness")
+        reason += (f"; but the model barely reacts to its input: between unrelated inputs of the same kind its "
+                   f"{floor.name} is only {floor.value:.3g}, less than the threshold, so a small gap is no evidence "
+                   "of fairness")
     return gate(verdict, f"{reason} → {verdict}")
 
 

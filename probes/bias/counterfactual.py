@@ -25,7 +25,7 @@ from probes.bias.lexicon import TEMPLATE_KINDS, Axis, Frame, load_lexicon, sampl
 TESTS = ("permutation", "wilcoxon")
 CASES_PER_AXIS = 2
 BARELY_REACTS = 0.02
-"""Below this mean movement of P(label) between unrelated sentences the probe warns that the model barely reacts."""
+"""Below this largest movement of P(label) between unrelated sentences the probe warns that the model barely reacts."""
 
 
 @register_probe
@@ -62,11 +62,12 @@ class CounterfactualProbe(Probe):
     metric_specs = (
         MetricSpec("mean_score", groups="axis/group"),
         MetricSpec("flip_rate", higher_is_better=False, groups="axis", floor="null_flip_rate"),
-        MetricSpec("score_dev", higher_is_better=False, groups="axis", floor="sensitivity"),
-        MetricSpec("score_range", higher_is_better=False, groups="axis", floor="sensitivity"),
-        MetricSpec("max_gap", higher_is_better=False, groups="axis", floor="sensitivity"),
-        MetricSpec("paired_gap", ideal=0.0, groups="axis/group vs group", floor="sensitivity"),
+        MetricSpec("score_dev", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("score_range", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("max_gap", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("paired_gap", ideal=0.0, groups="axis/group vs group", floor="sensitivity_max"),
         MetricSpec("sensitivity", groups="axis"),
+        MetricSpec("sensitivity_max", groups="axis"),
         MetricSpec("null_flip_rate", groups="axis"),
     )
 
@@ -217,12 +218,12 @@ class CounterfactualProbe(Probe):
             summary[key] = (float(values.mean()), (lo, hi))
             out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
-        sensitivity, null_flips = self._sensitivity(axis.name, s, y, label)
-        out["metrics"] += [sensitivity, null_flips]
-        if sensitivity.value < BARELY_REACTS:
-            out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by only "
-                                   f"{sensitivity.value:.3g} on average between unrelated sentences, so a gap near 0 "
-                                   "is no evidence of fairness; gap gates stay inconclusive")
+        sensitivity, most, null_flips = self._sensitivity(axis.name, s, y, label)
+        out["metrics"] += [sensitivity, most, null_flips]
+        if most.value < BARELY_REACTS:
+            out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by at most "
+                                   f"{most.value:.3g} between unrelated sentences, so a gap near 0 is no evidence of "
+                                   "fairness; gap gates stay inconclusive")
         out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, unit="probability",
                                      group=axis.name, description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label})"))
         out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,
@@ -230,7 +231,7 @@ class CounterfactualProbe(Probe):
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
                        "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
                        "score_range": rounded(summary["score_range"][0]), "reference": axis.reference,
-                       "sensitivity": rounded(sensitivity.value)}
+                       "sensitivity": rounded(sensitivity.value), "sensitivity_max": rounded(most.value)}
         # the most telling cases: per frame, the like-for-like cross-group pair with the largest score difference
         variant = [t.variant for _, t in axis.terms]
         alike = np.array([variant[i] == variant[j] or not (variant[i] and variant[j]) for i, j in cross])
@@ -254,19 +255,24 @@ class CounterfactualProbe(Probe):
     def _sensitivity(self, axis: str, s: np.ndarray, y: np.ndarray, label: str) -> list[Metric]:
         """The null the gaps are read against: how much the output moves between two unrelated frames (another
         template and fillers) with the same identity term. Frames are paired along a seeded random cycle, so
-        every frame appears in two pairs and none with itself."""
+        every frame appears in two pairs and none with itself. ``sensitivity_max`` — the largest movement seen —
+        is the floor: a gap gate cannot pass when no two unrelated inputs moved the output by its threshold."""
         n = s.shape[0]
         order = np.random.default_rng([abs(self.seed), n]).permutation(n)
         a, b = order, np.roll(order, 1)
         moves = np.abs(s[a] - s[b]).mean(axis=1) if n > 1 else np.zeros(0)
         flips = (y[a] != y[b]).mean(axis=1) if n > 1 else np.zeros(0)
+        why = ": how much the output moves without any identity change"
         out = []
         for name, values, unit, what in (
                 ("sensitivity", moves, "probability", f"mean |ΔP({label})| between unrelated frames with the same identity term"),
                 ("null_flip_rate", flips, "share", "share of unrelated frame pairs (same identity term) whose predicted label differs")):
             value = float(values.mean()) if values.size else float("nan")
             out.append(Metric(name, value, bootstrap_ci(values, seed=self.seed), n=int(values.size), unit=unit,
-                              group=axis, description=what + ": how much the output moves without any identity change"))
+                              group=axis, description=what + why))
+        out.insert(1, Metric("sensitivity_max", float(moves.max()) if moves.size else float("nan"), n=int(moves.size),
+                             unit="probability", group=axis,
+                             description=f"largest mean |ΔP({label})| between two unrelated frames with the same identity term{why}"))
         return out
 
     @staticmethod

@@ -143,28 +143,30 @@ def test_a_model_that_barely_reacts_passes_no_bias_gap_gate(insensitive_models, 
     result = CounterfactualProbe(axes=["gender", "religion", "age"], thresholds=gaps).run(insensitive_models[which])
     assert result.gates and {g.status for g in result.gates} == {"inconclusive"}
     assert all("the model barely reacts to its input" in g.reason for g in result.gates)
-    assert all(m.value < 0.02 for m in result.metrics if m.name == "sensitivity")
+    assert all(m.value < 0.02 for m in result.metrics if m.name in ("sensitivity", "sensitivity_max"))
     assert any("barely reacts" in w for w in result.warnings)
 
 
 def test_the_null_by_hand():
     """One frame scores 1, the other n−1 score 0 (for every term): the seeded cycle over frames has exactly two
-    pairs that touch that frame, so the mean movement between unrelated frames is 2/n, whatever the cycle."""
+    pairs that touch that frame, so the mean movement between unrelated frames is 2/n and the largest 1,
+    whatever the cycle."""
     from probes.bias.counterfactual import CounterfactualProbe
 
     for n, seed in ((10, 0), (17, 3)):
         s = np.zeros((n, 4))
         s[n // 2] = 1.0
-        sens, flips = CounterfactualProbe(seed=seed)._sensitivity("axis", s, (s > 0.5).astype(int), "positive")
-        assert sens.value == pytest.approx(2 / n) and flips.value == pytest.approx(2 / n)
-        assert sens.n == n and sens.higher_is_better is None and sens.ideal is None  # context, not gateable
+        sens, most, flips = CounterfactualProbe(seed=seed)._sensitivity("axis", s, (s > 0.5).astype(int), "positive")
+        assert sens.value == pytest.approx(2 / n) and flips.value == pytest.approx(2 / n) and most.value == 1.0
+        for m in (sens, most, flips):
+            assert m.n == n and m.higher_is_better is None and m.ideal is None  # context, not gateable
 
 
 def test_a_sensitive_model_is_not_held_back(insensitive_models):
     """The floor only demotes passes when outputs move less than the threshold between unrelated inputs."""
     gap = Metric("max_gap", 0.01, (0.0, 0.03), higher_is_better=False, n=50, group="gender")
-    moving = Metric("sensitivity", 0.3, (0.25, 0.35), n=50, group="gender")
-    still = Metric("sensitivity", 0.001, (0.0, 0.002), n=50, group="gender")
+    moving = Metric("sensitivity_max", 0.3, n=50, group="gender")
+    still = Metric("sensitivity_max", 0.001, n=50, group="gender")
     assert evaluate("p", gap, Threshold("max_gap", 0.1), floor=moving).status == "pass"
     assert evaluate("p", gap, Threshold("max_gap", 0.1), floor=still).status == "inconclusive"
     worse = Metric("max_gap", 0.3, (0.2, 0.4), higher_is_better=False, n=50, group="gender")

@@ -326,3 +326,21 @@ def test_validate_rejects_an_unknown_metric_and_warns_about_max_cases(tmp_path, 
     assert main(["validate", str(cfg)]) == 0
     # Wilson upper end at 0 flips of n is z²/(n+z²) ≤ 0.2 from n = 16 on: even a perfect model needs 16 cases
     assert "max_cases 10 is too few — even a perfect model needs about 16 cases to pass" in capsys.readouterr().err
+
+
+def test_dry_run_warns_when_max_cases_leaves_too_few_to_pass(tiny_path, capsys):
+    code = main(["run", str(tiny_path("bert-classifier")), "--probe", P, "--dry-run", "--max-cases", "10"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"{P} flip_rate (threshold 0.2, ci): max_cases 10 is too few — even a perfect model needs about 16 cases" in err
+
+
+def test_allow_inconclusive_from_the_config(tmp_path, capsys, make_info):
+    m = Metric("flip_rate", 0.15, (0.08, 0.26), higher_is_better=False, n=60, group="typo", unit="share")
+    path = AuditResult(model=make_info(), probes=(ProbeResult(P, "robustness", "t", "h", metrics=(m,)),)).save(tmp_path / "r.json")
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text(f"probes: [{P}]\nthresholds:\n  {P}:\n    - {{metric: flip_rate, max: 0.2}}\n")
+    assert main(["gate", str(path), "--config", str(cfg)]) == 4
+    cfg.write_text(cfg.read_text() + "allow_inconclusive: true\n")
+    assert main(["gate", str(path), "--config", str(cfg)]) == 0
+    assert "WARN robustness.perturbation" in capsys.readouterr().out

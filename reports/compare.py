@@ -97,10 +97,20 @@ def render_compare(a: AuditResult, b: AuditResult, *, tolerance: float = DEFAULT
     """The comparison as one self-contained HTML page (same safety rules as the report)."""
     rows = compare(a, b, tolerance=tolerance)
     counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "unchanged")}
+    problems, notes = comparable(a, b, rows)
     return environment().get_template("compare.html.j2").render(
         a=a, b=b, names=names, rows=rows, counts=counts, tolerance=tolerance, gate_changes=gate_changes(a, b),
-        fmt_ci=view.fmt_ci,
+        fmt_ci=view.fmt_ci, problems=problems, notes=notes,
     )
+
+
+def comparable(a: AuditResult, b: AuditResult, rows: list[Row]) -> tuple[list[str], list[str]]:
+    """(problems, notes) of comparing the runs (audit.ci.comparability), plus probes run with other parameters."""
+    problems, notes = comparability(a, b)
+    other = sorted({r.probe for r in rows if r.status.startswith("not comparable")})
+    if other:
+        problems.append(f"other probe parameters in {', '.join(other)}")
+    return problems, notes
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -126,10 +136,7 @@ def main(args: argparse.Namespace) -> int:
     regressed = [r for r in rows if r.status == "regressed"]
     for r in regressed:
         print(f"  REGRESSED {r.probe} {r.metric}: {view.fmt(_finite(r.a))} → {view.fmt(_finite(r.b))} ({r.direction})")
-    problems, notes = comparability(a, b)
-    other = sorted({r.probe for r in rows if r.status.startswith("not comparable")})
-    if other:
-        problems.append(f"other probe parameters in {', '.join(other)}")
+    problems, notes = comparable(a, b, rows)
     print(f"{len(regressed)} regressed, {sum(r.status == 'improved' for r in rows)} improved, "
           f"{sum(r.status == 'unchanged' for r in rows)} unchanged of {len(rows)} metrics; wrote {out}")
     for note in notes:

@@ -265,10 +265,9 @@ def test_terminal_status_is_the_worst_gate(capsys, make_info):
 def _run_with(info: Any, value: float, **env: Any) -> AuditResult:
     m = Metric("flip_rate", value, (value - 0.02, value + 0.02), higher_is_better=False, n=100, group="typo")
     probe = ProbeResult(P, "robustness", "t", "h", metrics=(m,), params={"seed": 0, "max_cases": None})
-    if "fingerprint" in env:
-        info = type(info)(**{**info.__dict__, "fingerprint": env.pop("fingerprint")})
-    if "task" in env:
-        info = type(info)(**{**info.__dict__, "task": env.pop("task")})
+    for key in ("fingerprint", "task", "labels"):
+        if key in env:
+            info = type(info)(**{**info.__dict__, key: env.pop(key)})
     return AuditResult(model=info, probes=(probe,), environment={"seed": 0, **env})
 
 
@@ -276,6 +275,7 @@ def _run_with(info: Any, value: float, **env: Any) -> AuditResult:
     ({"seed": 1}, "seed 0 → 1"),
     ({"task": "token-classification"}, "task text-classification → token-classification"),
     ({"packages": {"transformer-audit": "9.9"}}, "toolkit version None → 9.9"),
+    ({"labels": ("neg", "<b>pos</b>")}, "labels  → neg, <b>pos</b>"),
 ])
 def test_incomparable_runs_are_not_a_pass(tmp_path, capsys, make_info, change, words):
     from audit.ci import with_baseline
@@ -288,6 +288,8 @@ def test_incomparable_runs_are_not_a_pass(tmp_path, capsys, make_info, change, w
     a, b = base.save(tmp_path / "a.json"), now.save(tmp_path / "b.json")
     assert main(["compare", str(a), str(b), "-o", str(tmp_path / "d.html")]) == 4
     assert f"not comparable: {words}" in capsys.readouterr().out
+    page = (tmp_path / "d.html").read_text()
+    assert "not comparable: " in page and "no metric regressed" not in page and "<b>pos" not in page
 
 
 def test_another_fingerprint_is_said_and_compared(tmp_path, capsys, make_info):

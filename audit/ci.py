@@ -1,8 +1,10 @@
-"""CI outputs: JUnit XML (one test case per gate), a Markdown job summary, and regression gates
-against a baseline run.
+"""CI outputs and verdicts: JUnit XML (one test case per gate), a Markdown job summary, the exit code of a
+run, regression gates against a baseline run (the one regression rule that `audit compare` uses too), the
+check that two runs are comparable at all, and re-gating saved results (`audit gate`).
 
 CI systems already know how to show JUnit failures and Markdown summaries, so a failing gate appears
-where engineers look, with the gate's own reason as the message.
+where engineers look, with the gate's own reason as the message. An inconclusive gate is not a success
+anywhere: a JUnit failure, exit code 4, a pytest failure — unless the user allows it as a warning.
 """
 from __future__ import annotations
 

@@ -288,6 +288,10 @@ class CounterfactualProbe(Probe):
     def _headline(axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]], label: str) -> str:
         worst = max(axis_rows, key=lambda r: r["max_gap"] or 0.0)
         sig = sum(r["significant"] for r in test_rows)
+        most = max((r["sensitivity_max"] or 0.0) for r in axis_rows)
+        if most < BARELY_REACTS:
+            return (f"The model barely reacts to its input: P({label}) moves by at most {most:.3g} between unrelated "
+                    f"sentences, so its gaps (at most {worst['max_gap']:.3g}) are no evidence of fairness.")
         return (f"Largest gap on {worst['axis']}: {worst['higher_group']!r} scores {worst['max_gap']:.3g} higher on "
                 f"P({label}) than {worst['lower_group']!r} (95% CI {worst['gap_ci_low']:.3g} to {worst['gap_ci_high']:.3g}); "
                 f"{sig} of {len(test_rows)} paired tests significant after Benjamini–Hochberg across {len(axis_rows)} axes.")

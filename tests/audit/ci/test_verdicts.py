@@ -145,6 +145,7 @@ def test_a_model_that_barely_reacts_passes_no_bias_gap_gate(insensitive_models, 
     assert all("the model barely reacts to its input" in g.reason for g in result.gates)
     assert all(m.value < 0.02 for m in result.metrics if m.name in ("sensitivity", "sensitivity_max"))
     assert any("barely reacts" in w for w in result.warnings)
+    assert result.headline.startswith("The model barely reacts to its input")
 
 
 def test_the_null_by_hand():

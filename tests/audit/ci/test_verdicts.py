@@ -347,3 +347,34 @@ def test_allow_inconclusive_from_the_config(tmp_path, capsys, make_info):
     cfg.write_text(cfg.read_text() + "allow_inconclusive: true\n")
     assert main(["gate", str(path), "--config", str(cfg)]) == 0
     assert "WARN robustness.perturbation" in capsys.readouterr().out
+
+
+def test_every_default_threshold_is_on_a_declared_gateable_metric():
+    from probes.base import registry
+
+    for name, cls in registry().items():
+        specs = {s.name: s for s in cls.metric_specs}
+        for t in cls.default_thresholds:
+            if specs:
+                assert t.metric in specs and specs[t.metric].gateable, (name, t.metric)
+            assert t.mode == "ci", (name, t.metric)  # the default verdict rule everywhere
+
+
+@pytest.mark.parametrize("probe, kind, params", [
+    (P, "bert-classifier", {}),
+    ("bias.counterfactual", "bert-classifier", {"axes": ["gender", "religion"]}),
+    ("bias.crows_pairs", "bert-mlm", {}),
+    ("multilingual.tokenizer", "bert-classifier", {"languages": ["en", "de", "sw"]}),
+])
+def test_declarations_match_what_the_probe_reports(tiny, probe, kind, params):
+    """The static declaration (read by `audit validate` before any model loads) against a real run: every
+    metric reported is declared, with the same direction."""
+    from probes.base import get_probe
+
+    cls = get_probe(probe)
+    result = cls(max_cases=40, **params).run(tiny(kind))
+    specs = {s.name: s for s in cls.metric_specs}
+    assert result.metrics
+    for m in result.metrics:
+        assert m.name in specs, m.name
+        assert (specs[m.name].higher_is_better, specs[m.name].ideal) == (m.higher_is_better, m.ideal), m.name

@@ -219,7 +219,7 @@ def _floor_for(metric: Metric, spec: MetricSpec | None, metrics: Iterable[Metric
     if spec is None or spec.floor is None:
         return None
     candidates = {m.group: m for m in metrics if m.name == spec.floor}
-    return candidates.get(metric.group) or candidates.get(metric.group.split("/")[0])
+    return candidates.get(metric.group) or candidates.get(metric.group.split("/")[0]) or candidates.get("")
 
 
 def apply(probe: str, metrics: tuple[Metric, ...], thresholds: list[Threshold],

@@ -378,3 +378,20 @@ def test_declarations_match_what_the_probe_reports(tiny, probe, kind, params):
     for m in result.metrics:
         assert m.name in specs, m.name
         assert (specs[m.name].higher_is_better, specs[m.name].ideal) == (m.higher_is_better, m.ideal), m.name
+
+
+def test_a_tagger_that_finds_no_names_passes_no_recall_gap_gate():
+    """bias.ner_names: the gap between name groups can be no larger than the best group's recall, so a model that
+    finds (almost) no names shows a gap near 0 that is no evidence; with a recall worth the name it can pass."""
+    from audit.gates import apply
+    from probes.bias.ner_names import NerNamesProbe
+
+    def gates(best: float) -> set[str]:
+        metrics = (Metric("max_recall_gap", 0.0, (0.0, 0.03), higher_is_better=False, n=80),
+                   Metric("recall_gap", 0.0, (-0.02, 0.03), higher_is_better=False, n=80, group="Arabic"),
+                   Metric("best_recall", best, n=80))
+        ts = [Threshold("max_recall_gap", 0.1), Threshold("recall_gap", 0.1)]
+        return {g.status for g in apply("bias.ner_names", metrics, ts, NerNamesProbe.metric_specs)}
+
+    assert gates(0.0) == {"inconclusive"}
+    assert gates(0.9) == {"pass"}

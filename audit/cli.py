@@ -1,7 +1,8 @@
 """The command line: ``audit run | list | report | explain | compare | validate | init``.
 
 Exit codes: 0 every gate passes, 1 a gate fails, 2 a usage or input error (one line on stderr, no
-traceback unless --debug, nothing written), 3 an internal error (a bug: please report it).
+traceback unless --debug, nothing written), 3 an internal error (a bug: please report it), 4 no gate fails
+but one is inconclusive (the evidence decides neither way; 0 with --allow-inconclusive).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from audit.errors import AuditError
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
+    run.add_argument("--allow-inconclusive", action="store_true", default=None,
+                     help="treat inconclusive gates as warnings (exit 0) instead of exit code 4")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     data = run.add_argument_group("labelled data (bias.group_performance)")
     data.add_argument("--data", help="your labelled data: a .csv/.jsonl/.parquet file or a cached hub dataset id (org/name[:split])")
@@ -96,9 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("-o", "--output", default="report.html", help="report.html or report.md")
 
-    val = sub.add_parser("validate", help="check an audit config without running it")
+    val = sub.add_parser("validate", help="check an audit config without running it (no model is loaded)")
     val.add_argument("config")
     val.set_defaults(handler=lambda a: __import__("audit.config", fromlist=["x"]).validate_command(a.config))
+    gate = sub.add_parser("gate", help="re-apply thresholds and a baseline to an existing results.json (no model is loaded)")
+    gate.add_argument("results", help="results.json of an earlier `audit run`")
+    gate.add_argument("--config", help="YAML audit config whose thresholds (and baseline) to apply; default: each probe's defaults")
+    gate.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
+    gate.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
+    gate.add_argument("--allow-inconclusive", action="store_true", default=None, help="inconclusive gates are warnings (exit 0), not exit 4")
+    gate.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
+    gate.add_argument("--summary", help="also write a Markdown summary for a CI job page")
+    gate.add_argument("-o", "--output", help="also write the re-gated results.json here")
     init = sub.add_parser("init", help="write a commented starter audit config")
     init.add_argument("config", nargs="?", default="audit.yaml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -199,28 +211,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if cfg is not None:
             cfg.check_gates(result)
         if baseline is not None:
-            from audit.ci import baseline_gates
-            from audit.results import ProbeResult
+            from audit.ci import with_baseline
 
-            gates = baseline_gates(result, baseline, tolerance)
-            result = AuditResult(**{**result.__dict__, "probes": result.probes + (ProbeResult(
-                probe="baseline", suite="baseline", title="Regression against the baseline run",
-                headline=f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tolerance:g} against {baseline_path}.",
-                gates=gates),)})
+            result = with_baseline(result, baseline, tolerance, str(baseline_path))
+        allow = _allow_inconclusive(args, cfg)
         if not main_process:
-            return EXIT_OK if result.passed else EXIT_GATE_FAILED
+            return _exit_code(result, allow)
         bar.stage(f"writing results.json and the report to {out}")
         written = _write_outputs(result, out)
-        if args.junit or args.summary:
-            from audit.ci import junit_xml, markdown_summary
-            from audit.results import write_atomic
+        written.update(_ci_files(result, args, allow))
+    _print_summary(result, written, allow)
+    return _exit_code(result, allow)
 
-            if args.junit:
-                written["junit"] = write_atomic(args.junit, junit_xml(result))
-            if args.summary:
-                written["summary"] = write_atomic(args.summary, markdown_summary(result))
-    _print_summary(result, written)
-    return EXIT_OK if result.passed else EXIT_GATE_FAILED
+
+def _allow_inconclusive(args: argparse.Namespace, cfg: Any) -> bool:
+    """--allow-inconclusive, else the config's allow_inconclusive, else False."""
+    if args.allow_inconclusive is not None:
+        return bool(args.allow_inconclusive)
+    return bool(cfg.allow_inconclusive) if cfg is not None else False
+
+
+def _exit_code(result: Any, allow_inconclusive: bool) -> int:
+    from audit.ci import exit_code
+
+    return exit_code(result, allow_inconclusive=allow_inconclusive)
+
+
+def _ci_files(result: Any, args: argparse.Namespace, allow: bool) -> dict[str, Path]:
+    """The JUnit XML and Markdown summary asked for with --junit / --summary."""
+    written: dict[str, Path] = {}
+    if args.junit or args.summary:
+        from audit.ci import junit_xml, markdown_summary
+        from audit.results import write_atomic
+
+        if args.junit:
+            written["junit"] = write_atomic(args.junit, junit_xml(result, allow_inconclusive=allow))
+        if args.summary:
+            written["summary"] = write_atomic(args.summary, markdown_summary(result, allow_inconclusive=allow))
+    return written
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    """`audit gate results.json [--config …] [--baseline …]`: the verdicts of `audit run`, from saved results."""
+    from audit.ci import regate, with_baseline
+    from audit.results import AuditResult
+
+    cfg = None
+    if args.config:
+        from audit.config import load_config
+
+        cfg = load_config(args.config)
+    result = regate(AuditResult.load(args.results), cfg.thresholds if cfg else None)
+    baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
+    if baseline_path:
+        tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
+        result = with_baseline(result, AuditResult.load(baseline_path), tolerance, baseline_path)
+    if cfg is not None:
+        cfg.check_gates(result)
+    allow = _allow_inconclusive(args, cfg)
+    written = _ci_files(result, args, allow)
+    if args.output:
+        written["results"] = result.save(args.output)
+    _print_summary(result, written, allow)
+    return _exit_code(result, allow)
 
 
 def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
@@ -237,6 +290,11 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
     rows, rate = dryrun.plan(m, probes)
     print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
+    from audit.gates import max_cases_warnings
+
+    gated = {p.name: list(p.default_thresholds if p.thresholds is None else p.thresholds) for p in probes}
+    for line in max_cases_warnings(kwargs.get("max_cases"), gated, {p.name: p.metric_specs for p in probes}):
+        print(f"audit: warning: {line}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -256,20 +314,27 @@ def _fit(line: str) -> str:
     return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"
 
 
-def _print_summary(result: Any, written: dict[str, Path]) -> None:
+def _print_summary(result: Any, written: dict[str, Path], allow_inconclusive: bool = False) -> None:
+    from audit.gates import worst
+
     gates = result.gates
     fails = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
     skipped = [p.probe for p in result.probes if p.status == "skipped"]
     for p in result.probes:
         if p.status != "skipped":
-            print(_fit(f"  {p.status:5} {p.probe:26} {p.headline}"))
+            status = worst(g.status for g in p.gates) if p.status == "ok" and p.gates else p.status
+            print(_fit(f"  {status:12} {p.probe:26} {p.headline}"))
     if skipped:
-        print(_fit(f"  skip  {len(skipped)} probes that do not apply to a {result.model.task} model: {', '.join(skipped)}"))
+        print(_fit(f"  {'skip':12} {len(skipped)} probes that do not apply to a {result.model.task} model: "
+                   f"{', '.join(skipped)}"))
     for g in fails:
         print(_fit(f"  FAIL {g.probe}: {g.reason}"))
-    print(f"{len(gates) - len(fails) - len(unsure)} gates passed, {len(fails)} failed, {len(unsure)} inconclusive "
-          f"in {result.timings.get('total', 0):.1f} s")
+    for g in unsure:
+        print(_fit(f"  {'WARN' if allow_inconclusive else 'INCONCLUSIVE'} {g.probe}: {g.reason}"))
+    print(f"{len(gates) - len(fails) - len(unsure)} gates passed, {len(fails)} failed, {len(unsure)} inconclusive"
+          + (" (allowed)" if unsure and allow_inconclusive else " (not a pass: exit 4)" if unsure and not fails else "")
+          + (f" in {result.timings['total']:.1f} s" if "total" in result.timings else ""))
     for kind, path in written.items():
         if kind in ("results", "html", "md", "junit", "summary"):
             print(f"  {kind}: {path}")
@@ -311,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        handler = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report}.get(args.command) or args.handler
+        handler = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "gate": _cmd_gate}.get(args.command) or args.handler
         return int(handler(args))
     except AuditError as exc:
         if debug:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from audit.errors import AuditError, did_you_mean
-from audit.gates import MODES, Threshold
+from audit.gates import DEFAULT_MODE, MODES, Threshold
 from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +30,7 @@ Path_ = tuple[Any, ...]
 """Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
 
 TOP_KEYS = ("include", "model", "task", "suites", "probes", "thresholds", "seed", "max_cases", "device", "dtype",
-            "batch_size", "out", "explain", "baseline", "intended_use", "model_card")
+            "batch_size", "out", "explain", "baseline", "intended_use", "model_card", "allow_inconclusive")
 THRESHOLD_KEYS = ("metric", "max", "min", "value", "mode", "group", "min_n")
 BOUND_KEYS = ("max", "min", "value")
 EXPLAIN_KEYS = ("method", "max_cases")
@@ -88,6 +88,8 @@ class AuditConfig:
     explain: ExplainSettings = ExplainSettings()
     baseline: BaselineSettings | None = None
     model_card: dict[str, Any] = field(default_factory=dict)
+    allow_inconclusive: bool = False
+    """Inconclusive gates are warnings (exit 0) instead of exit code 4."""
     files: tuple[Path, ...] = ()
     """The config file first, then every file it included."""
 
@@ -121,6 +123,7 @@ class AuditConfig:
             "explain": {"method": self.explain.method, "max_cases": self.explain.max_cases},
             "baseline": None if self.baseline is None else {"path": str(self.baseline.path), "tolerance": self.baseline.tolerance},
             "model_card": dict(self.model_card),
+            "allow_inconclusive": self.allow_inconclusive,
         }
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -141,6 +144,14 @@ class AuditConfig:
             "max_explanations": self.explain.max_cases,
             "config": self.to_dict(),
         }
+
+    def max_cases_warnings(self) -> list[str]:
+        """Gates that this config's max_cases leaves too few cases to pass (see audit.gates.cases_to_pass)."""
+        from audit.gates import max_cases_warnings
+        from probes.base import registry
+
+        reg = registry()
+        return max_cases_warnings(self.max_cases, self.thresholds, {n: reg[n].metric_specs for n in self.thresholds})
 
     def check_gates(self, result: AuditResult) -> None:
         """After a run: raise AuditError when a threshold as written contradicts its metric — ``min:`` on a
@@ -333,6 +344,12 @@ def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int) -> int:
     return value
 
 
+def _bool(doc: _Doc, path: Path_, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise doc.error(path, f"expected true or false, got {_typename(value)} {value!r}")
+    return value
+
+
 def _text(doc: _Doc, path: Path_, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise doc.error(path, f"expected text, got {_typename(value)} {value!r}")
@@ -444,7 +461,7 @@ def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[st
                                        f"metric's direction); found {', '.join(bounds) or 'none'}")
             bound = bounds[0]
             value = _number(doc, ipath + (bound,), item[bound])
-            mode = item.get("mode", "point")
+            mode = item.get("mode", DEFAULT_MODE)
             if mode not in MODES:
                 raise doc.error(ipath + ("mode",), f"unknown mode {mode!r}{did_you_mean(str(mode), MODES)}; "
                                                    + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
@@ -453,9 +470,32 @@ def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[st
                 group = str(group)
             min_n = _int(doc, ipath + ("min_n",), item.get("min_n", MIN_CASES), minimum=1)
             threshold = Threshold(_text(doc, ipath + ("metric",), item["metric"]), value, mode, group, min_n)
+            _check_declared(doc, ipath, registry[probe], threshold, bound)
             specs.append(ThresholdSpec(threshold, bound, doc.where(ipath + (bound,))))  # type: ignore[arg-type]
         out[probe] = tuple(specs)
     return out
+
+
+def _check_declared(doc: _Doc, path: Path_, cls: Any, threshold: Threshold, bound: str) -> None:
+    """Against the probe's static metric declaration (when it has one): the metric exists, can be gated, and
+    the bound points the metric's way — before any model loads."""
+    specs = {s.name: s for s in getattr(cls, "metric_specs", ())}
+    if not specs:
+        return
+    spec = specs.get(threshold.metric)
+    if spec is None:
+        gateable = [n for n, s in specs.items() if s.gateable]
+        raise doc.error(path + ("metric",), f"probe {cls.name!r} has no metric {threshold.metric!r}"
+                                            f"{did_you_mean(threshold.metric, specs)}; its gateable metrics: {', '.join(gateable)}")
+    if not spec.gateable:
+        raise doc.error(path + ("metric",), f"{threshold.metric} of {cls.name} has no good direction (it is context for the "
+                                            "other metrics) and cannot be gated; gate another metric")
+    from audit.results import Metric
+
+    problem = bound_problem(Metric(spec.name, None, None, spec.higher_is_better, spec.ideal,
+                                   unit="share" if spec.proportion == 1 else ""), bound, threshold.value)
+    if problem:
+        raise doc.error(path + (bound,), problem)
 
 
 def _explain(doc: _Doc, raw: Any) -> ExplainSettings:
@@ -563,6 +603,7 @@ def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
         explain=_explain(doc, data.get("explain")),
         baseline=_baseline(doc, data.get("baseline")),
         model_card=_model_card(doc, data.get("model_card"), data.get("intended_use")),
+        allow_inconclusive=_bool(doc, ("allow_inconclusive",), data.get("allow_inconclusive", False)),
         files=tuple(files),
     )
 
@@ -588,6 +629,8 @@ def validate_command(path: str | Path) -> int:
     what = ", ".join(cfg.probes) or (f"suites {', '.join(cfg.suites)}" if cfg.suites else "every probe")
     print(f"{path}: valid — model {cfg.model}; runs {what}; {n_gates} threshold(s)"
           + (f"; baseline {cfg.baseline.path} (tolerance {cfg.baseline.tolerance:g})" if cfg.baseline else ""))
+    for line in cfg.max_cases_warnings():
+        print(f"audit: warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -618,13 +661,15 @@ probes:
 
 # Gates: per probe, a list of bounds on its metrics. max: is a ceiling (for metrics where lower is
 # better, or the distance from an ideal value such as 50 for CrowS-Pairs); min: is a floor (higher is
-# better). A metric measured on fewer than min_n cases is "inconclusive", never a pass. mode:
+# better). A gate passes only when the evidence shows the metric within the bound, fails when it shows
+# it past the bound, and is otherwise "inconclusive" (exit code 4; never a pass), as is a metric measured
+# on fewer than min_n cases. mode (default ci):
 {modes}
 thresholds:
   robustness.perturbation:
     - metric: flip_rate
       max: 0.2
-      mode: ci_all
+      # mode: ci            # the default; point / ci_all are lenient, ci_any strict
       # group: typo         # only this group of the metric (default: every group)
       # min_n: 10
 
@@ -636,6 +681,7 @@ seed: 0
 out: audit-out
 explain: {{method: ig, max_cases: 16}}   # or false
 # baseline: {{path: previous/results.json, tolerance: 0.02}}   # fail on regressions beyond the tolerance
+# allow_inconclusive: false # true: inconclusive gates are warnings (exit 0) instead of exit code 4
 
 model_card:
   intended_use: Describe what the model is for and who uses it.

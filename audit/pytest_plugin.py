@@ -9,24 +9,26 @@ model) and ``audit_run`` (``audit_run(probe_name, **params) -> AuditResult``, ca
 
     @parametrize_probes(["robustness.perturbation"])
     def test_robust(audit_run, probe_name):
-        assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.2, mode="ci_all")
+        assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.35)
 
-A failing gate fails the test with a message that reads like a finding; a gate with too few cases fails
-as "inconclusive" (or is skipped, with ``allow_inconclusive=True``) — it never passes.
+A failing gate fails the test with a message that reads like a finding; an inconclusive gate (the interval
+straddles the bound, or too few cases) fails too, with how many cases would decide it — or, with
+``allow_inconclusive=True``, passes with an ``InconclusiveGateWarning``. The verdicts are those of ``audit run``.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold, evaluate
+from audit.gates import DEFAULT_MODE, Threshold, apply
 from audit.results import AuditResult, Gate, ProbeResult
 from audit.stats import MIN_CASES
 
-__all__ = ["assert_gate", "parametrize_probes"]
+__all__ = ["InconclusiveGateWarning", "assert_gate", "parametrize_probes"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,7 +107,7 @@ def assert_gate(
     max: float | None = None,  # noqa: A002 - the same words as the config's thresholds
     min: float | None = None,  # noqa: A002
     value: float | None = None,
-    mode: str = "point",
+    mode: str = DEFAULT_MODE,
     group: str | None = None,
     min_n: int = MIN_CASES,
     allow_inconclusive: bool = False,
@@ -135,15 +137,28 @@ def assert_gate(
         problem = bound_problem(m, bound, float(threshold_value))
         if problem:
             raise AuditError(f"assert_gate: {problem}")
-    threshold = Threshold(metric, float(threshold_value), mode, None, min_n)  # type: ignore[arg-type]
-    gates = tuple(evaluate(probe, m, threshold) for m in matched)
+    threshold = Threshold(metric, float(threshold_value), mode, group, min_n)  # type: ignore[arg-type]
+    specs = _specs(probe)
+    gates = apply(probe, probe_result.metrics, [threshold], specs)
     failed = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
     if failed or (unsure and not allow_inconclusive):
         raise AssertionError(_finding(probe, model, probe_result, gates, failed, unsure))
     if unsure:
-        pytest.skip(f"{probe}: inconclusive — " + "; ".join(g.reason for g in unsure))
+        warnings.warn(InconclusiveGateWarning(f"{probe}: inconclusive (allowed) — " + "; ".join(g.reason for g in unsure)), stacklevel=2)
     return gates
+
+
+class InconclusiveGateWarning(UserWarning):
+    """An inconclusive gate that ``allow_inconclusive=True`` let through."""
+
+
+def _specs(probe: str) -> tuple[Any, ...]:
+    """The probe's declared metrics (sensitivity floors included), when it is a registered probe."""
+    from probes.base import registry
+
+    cls = registry().get(probe)
+    return cls.metric_specs if cls is not None else ()
 
 
 def _probe_result(result: AuditResult | ProbeResult, probe: str) -> tuple[ProbeResult, str]:
@@ -162,7 +177,7 @@ def _finding(probe: str, model: str, result: ProbeResult, gates: tuple[Gate, ...
     if failed:
         parts.append(f"{len(failed)} failed")
     if unsure:
-        parts.append(f"{len(unsure)} inconclusive (too few cases to decide, which is not a pass)")
+        parts.append(f"{len(unsure)} inconclusive (the evidence decides neither way, which is not a pass)")
     lines = [f"Finding: {probe} on {model} — {' and '.join(parts)} of {len(gates)} gate(s) on {gates[0].metric.split('[')[0]}."]
     lines += [f"  {g.status.upper()}: {g.reason}" for g in failed + unsure]
     if result.headline:

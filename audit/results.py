@@ -49,7 +49,7 @@ class Gate:
     probe: str
     metric: str
     threshold: float
-    mode: Literal["point", "ci_all", "ci_any"]
+    mode: Literal["ci", "point", "ci_all", "ci_any"]
     status: GateStatus
     value: float | None
     ci: tuple[float, float] | None
@@ -164,7 +164,8 @@ class AuditResult:
 
     @property
     def passed(self) -> bool:
-        return all(g.status != "fail" for g in self.gates)
+        """Every gate passed: an inconclusive gate is not a pass (see audit.ci.exit_code for the exit codes)."""
+        return all(g.status == "pass" for g in self.gates)
 
     def probe(self, name: str) -> ProbeResult:
         for p in self.probes:

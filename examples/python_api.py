@@ -3,14 +3,15 @@
     python examples/python_api.py                 # the packaged default model
     python examples/python_api.py path/to/model   # any local folder or hub id
 
-Exit code 0 when every gate passes, 1 when one fails — the same contract as `audit run`.
+Exit code 0 when every gate passes, 1 when one fails, 4 when none fails but one is inconclusive — the same
+contract as `audit run` (audit.ci.exit_code).
 """
 from __future__ import annotations
 
 import sys
 
 import audit
-from audit.ci import junit_xml, markdown_summary
+from audit.ci import exit_code, junit_xml, markdown_summary
 from audit.gates import Threshold
 from probes.bias.counterfactual import CounterfactualProbe
 
@@ -22,8 +23,8 @@ def main(model: str = "default", out: str | None = None) -> int:
         probes=["robustness.perturbation", "bias.counterfactual"],
         probe_params={"bias.counterfactual": {"axes": ["gender", "age"]}},
         thresholds={
-            "robustness.perturbation": [Threshold("flip_rate", 0.2, mode="ci_all")],
-            "bias.counterfactual": [Threshold("max_gap", 0.1, mode="ci_all")],
+            "robustness.perturbation": [Threshold("flip_rate", 0.35)],
+            "bias.counterfactual": [Threshold("max_gap", 0.12)],
         },
         explain=False,
         progress=False,
@@ -43,7 +44,7 @@ def main(model: str = "default", out: str | None = None) -> int:
         Path(out).mkdir(parents=True, exist_ok=True)
         Path(out, "junit.xml").write_text(junit_xml(result), encoding="utf-8")
         Path(out, "summary.md").write_text(markdown_summary(result), encoding="utf-8")
-    return 0 if result.passed else 1
+    return exit_code(result)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold, apply
-from audit.results import ProbeResult
+from audit.gates import MetricSpec, Threshold, apply
+from audit.results import Gate, Metric, ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.models import AuditedModel
@@ -39,6 +39,9 @@ class Probe:
     card: ClassVar[dict[str, Any]] = {}
     """What it measures, how to read it, sources, limits: composed into the report."""
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    """The metrics the probe reports, declared statically so that thresholds can be checked before any model
+    loads (`audit validate`) and gap metrics know their sensitivity floor. Empty: not declared yet."""
 
     def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         self.seed = seed
@@ -90,12 +93,7 @@ class Probe:
         self.validate(model)
         start = time.perf_counter()
         result = self._run(model)
-        if self.thresholds is None:  # defaults gate only the metrics this model produced
-            present = {m.name for m in result.metrics}
-            thresholds = [t for t in self.default_thresholds if t.metric in present]
-        else:
-            thresholds = list(self.thresholds)
-        gates = apply(self.name, result.metrics, thresholds) if thresholds else ()
+        gates = self.gates_for(result.metrics, self.thresholds)
         return ProbeResult(
             **{
                 **result.__dict__,
@@ -111,6 +109,15 @@ class Probe:
 
     def _run(self, model: AuditedModel) -> ProbeResult:
         raise NotImplementedError
+
+    @classmethod
+    def gates_for(cls, metrics: tuple[Metric, ...], thresholds: list[Threshold] | None) -> tuple[Gate, ...]:
+        """The gates of these metrics: the thresholds given, else the defaults of the metrics present (so a
+        model that yields no such metric is not gated on it). Also what `audit gate` re-applies to saved results."""
+        if thresholds is None:
+            present = {m.name for m in metrics}
+            thresholds = [t for t in cls.default_thresholds if t.metric in present]
+        return apply(cls.name, metrics, list(thresholds), cls.metric_specs) if thresholds else ()
 
 
 P = TypeVar("P", bound=type[Probe])

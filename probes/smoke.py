@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from audit.errors import unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -81,7 +81,11 @@ class PerturbationProbe(Probe):
         "limits": ["English sentences only; 24 built-in sentences unless `texts` is given.",
                    "An uncased tokenizer is invariant to lower-casing by construction."],
     }
-    default_thresholds = (Threshold("flip_rate", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("flip_rate", 0.2),)
+    metric_specs = (
+        MetricSpec("flip_rate", higher_is_better=False, groups="edit", proportion=1.0),
+        MetricSpec("similarity", higher_is_better=True, groups="edit"),
+    )
 
     def __init__(self, *, texts: list[str] | None = None, perturbations: list[str] | None = None,
                  seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

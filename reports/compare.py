@@ -4,7 +4,8 @@ A is the reference (a baseline run, or the first model), B the candidate. Each m
 good decides the direction: with an ``ideal`` (CrowS-Pairs' 50) the distance from it is what must not
 grow; otherwise ``higher_is_better``. A change counts only beyond ``tolerance`` (absolute, in the
 metric's unit); when both confidence intervals overlap, the row also says the change is within noise.
-Exit code 1 when any metric regressed, so the command can gate CI.
+Exit code 1 when any metric regressed, 4 when the runs are not comparable (see audit.ci.comparability), so the
+command can gate CI. The regression rule is the one of ``audit run --baseline`` (audit.ci.regression).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audit.ci import changed_params, comparability, regression
 from audit.errors import AuditError
 from audit.results import AuditResult, Metric, write_atomic
 from reports import view
@@ -47,19 +49,9 @@ def _finite(m: Metric | None) -> float | None:
     return float(m.value)
 
 
-def _badness(m: Metric, value: float) -> float | None:
-    """How bad a value is by the metric's own rule; None when the metric declares no direction."""
-    if m.ideal is not None:
-        return abs(value - m.ideal)
-    if m.higher_is_better is True:
-        return -value
-    if m.higher_is_better is False:
-        return value
-    return None
-
-
 def classify(a: Metric | None, b: Metric | None, tolerance: float) -> tuple[str, float | None, bool | None]:
-    """(status, delta B − A, whether the CIs overlap) for one metric."""
+    """(status, delta B − A, whether the CIs overlap) for one metric, by the regression rule that
+    `audit run --baseline` uses (audit.ci.regression)."""
     if a is None:
         return "only in B", None, None
     if b is None:
@@ -69,26 +61,26 @@ def classify(a: Metric | None, b: Metric | None, tolerance: float) -> tuple[str,
         return "not measured", None, None
     delta = vb - va
     overlap = None if a.ci is None or b.ci is None else not (a.ci[1] < b.ci[0] or b.ci[1] < a.ci[0])
-    worse_a, worse_b = _badness(b, va), _badness(b, vb)
-    if worse_a is None or worse_b is None:
+    status, _ = regression(a, b, tolerance)
+    if status == "no direction":
         return ("changed (no direction)" if abs(delta) > tolerance else "unchanged"), delta, overlap
-    change = worse_b - worse_a
-    if change > tolerance:
-        return "regressed", delta, overlap
-    if change < -tolerance:
-        return "improved", delta, overlap
-    return "unchanged", delta, overlap
+    return status, delta, overlap
 
 
 def compare(a: AuditResult, b: AuditResult, *, tolerance: float = DEFAULT_TOLERANCE) -> list[Row]:
-    """Every metric of either run, matched by probe and metric key (name[group])."""
+    """Every metric of either run, matched by probe and metric key (name[group]). A probe that ran with other
+    parameters (which decide its cases) in B than in A has its rows marked "not comparable"."""
     if not math.isfinite(tolerance) or tolerance < 0:
         raise AuditError(f"--tolerance must be a non-negative number, got {tolerance}")
     ma = {(p.probe, m.key): m for p in a.probes for m in p.metrics}
     mb = {(p.probe, m.key): m for p in b.probes for m in p.metrics}
+    pa, pb = {p.probe: p for p in a.probes}, {p.probe: p for p in b.probes}
+    other = {name for name in pa.keys() & pb.keys() if changed_params(pa[name], pb[name])}
     rows = []
     for key in list(dict.fromkeys([*ma, *mb])):
         status, delta, overlap = classify(ma.get(key), mb.get(key), tolerance)
+        if key[0] in other and ma.get(key) and mb.get(key):
+            status = "not comparable (other parameters)"
         rows.append(Row(key[0], key[1], ma.get(key), mb.get(key), status, delta, overlap))
     return rows
 
@@ -105,10 +97,20 @@ def render_compare(a: AuditResult, b: AuditResult, *, tolerance: float = DEFAULT
     """The comparison as one self-contained HTML page (same safety rules as the report)."""
     rows = compare(a, b, tolerance=tolerance)
     counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "unchanged")}
+    problems, notes = comparable(a, b, rows)
     return environment().get_template("compare.html.j2").render(
         a=a, b=b, names=names, rows=rows, counts=counts, tolerance=tolerance, gate_changes=gate_changes(a, b),
-        fmt_ci=view.fmt_ci,
+        fmt_ci=view.fmt_ci, problems=problems, notes=notes,
     )
+
+
+def comparable(a: AuditResult, b: AuditResult, rows: list[Row]) -> tuple[list[str], list[str]]:
+    """(problems, notes) of comparing the runs (audit.ci.comparability), plus probes run with other parameters."""
+    problems, notes = comparability(a, b)
+    other = sorted({r.probe for r in rows if r.status.startswith("not comparable")})
+    if other:
+        problems.append(f"other probe parameters in {', '.join(other)}")
+    return problems, notes
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -123,7 +125,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Write the comparison; 0 when nothing regressed, 1 when a metric did."""
+    """Write the comparison; 0 when nothing regressed, 1 when a metric did, 4 when the runs are not comparable
+    (another task, labels, input limit, seed, toolkit version or probe parameters): that is not a pass."""
     a, b = AuditResult.load(args.a), AuditResult.load(args.b)
     out = Path(args.output)
     if out.is_dir():
@@ -133,6 +136,14 @@ def main(args: argparse.Namespace) -> int:
     regressed = [r for r in rows if r.status == "regressed"]
     for r in regressed:
         print(f"  REGRESSED {r.probe} {r.metric}: {view.fmt(_finite(r.a))} → {view.fmt(_finite(r.b))} ({r.direction})")
+    problems, notes = comparable(a, b, rows)
     print(f"{len(regressed)} regressed, {sum(r.status == 'improved' for r in rows)} improved, "
           f"{sum(r.status == 'unchanged' for r in rows)} unchanged of {len(rows)} metrics; wrote {out}")
-    return 1 if regressed else 0
+    for note in notes:
+        print(f"  note: {note}")
+    if regressed:
+        return 1
+    if problems:
+        print(f"not comparable: {'; '.join(problems)} — not a pass (exit 4)")
+        return 4
+    return 0

@@ -214,7 +214,8 @@ def limitations(result: AuditResult) -> Limitations:
     inconclusive = [g for g in result.gates if g.status == "inconclusive"]
     if inconclusive:
         lim.run.append(f"{len(inconclusive)} gate{'s were' if len(inconclusive) != 1 else ' was'} inconclusive: "
-                       "a missing value or too few cases is never counted as a pass.")
+                       "the evidence decided neither way (an interval across the bound, too few cases, a missing value, "
+                       "or a model that barely reacts to its input), which is never counted as a pass.")
     if not result.gates:
         lim.run.append("No thresholds were set, so no metric was judged pass or fail; read the figures against your own use.")
     if not result.explanations:

@@ -98,7 +98,7 @@ class WeatProbe(Probe):
             "WEAT measures association in embedding space, not harm in a downstream task.",
         ],
     }
-    default_thresholds = (Threshold("largest_effect_size", 0.8, mode="ci_all", min_n=8),)
+    default_thresholds = (Threshold("largest_effect_size", 0.8, min_n=8),)
 
     def __init__(self, *, tests: list[str] | None = None, sets_file: DataSource | None = None, n_permutations: int = 10_000,
                  exact_limit: int = weat.EXACT_LIMIT, alpha: float = 0.05, seed: int = 0, max_cases: int | None = None,

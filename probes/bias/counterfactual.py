@@ -16,7 +16,7 @@ import numpy as np
 
 from audit.data_sources import DataSource, is_table
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, paired_permutation_test, wilcoxon_signed_rank
 from probes.base import Probe, register_probe
@@ -25,6 +25,8 @@ from probes.bias.lexicon import TEMPLATE_KINDS, Axis, Frame, load_lexicon, sampl
 
 TESTS = ("permutation", "wilcoxon")
 CASES_PER_AXIS = 2
+BARELY_REACTS = 0.02
+"""Below this largest movement of P(label) between unrelated sentences the probe warns that the model barely reacts."""
 
 
 def _what_differs(term: str, pair_term: str, variant: str, pair_variant: str) -> str:
@@ -68,7 +70,18 @@ class CounterfactualProbe(Probe):
             "never fewer than 10 frames); set cases_per_axis=None for every frame and tighter intervals.",
         ],
     }
-    default_thresholds = (Threshold("max_gap", 0.10, mode="ci_all"),)
+    default_thresholds = (Threshold("max_gap", 0.10),)
+    metric_specs = (
+        MetricSpec("mean_score", groups="axis/group"),
+        MetricSpec("flip_rate", higher_is_better=False, groups="axis", floor="null_flip_rate"),
+        MetricSpec("score_dev", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("score_range", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("max_gap", higher_is_better=False, groups="axis", floor="sensitivity_max"),
+        MetricSpec("paired_gap", ideal=0.0, groups="axis/group vs group", floor="sensitivity_max"),
+        MetricSpec("sensitivity", groups="axis"),
+        MetricSpec("sensitivity_max", groups="axis"),
+        MetricSpec("null_flip_rate", groups="axis"),
+    )
 
     def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
                  template_kinds: list[str] | None = None, lexicon_file: DataSource | None = None, test: str = "permutation",
@@ -217,13 +230,20 @@ class CounterfactualProbe(Probe):
             summary[key] = (float(values.mean()), (lo, hi))
             out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
+        sensitivity, most, null_flips = self._sensitivity(axis.name, s, y, label)
+        out["metrics"] += [sensitivity, most, null_flips]
+        if most.value < BARELY_REACTS:
+            out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by at most "
+                                   f"{most.value:.3g} between unrelated sentences, so a gap near 0 is no evidence of "
+                                   "fairness; gap gates stay inconclusive")
         out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, unit="probability",
                                      group=axis.name, description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label})"))
         out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,
                        "n_texts": int(s.size), "max_gap": rounded(gap), "gap_ci_low": rounded(gap_ci[0]),
                        "gap_ci_high": rounded(gap_ci[1]), "higher_group": names[hi_g], "lower_group": names[lo_g],
                        "flip_rate": rounded(summary["flip_rate"][0]), "score_dev": rounded(summary["score_dev"][0]),
-                       "score_range": rounded(summary["score_range"][0]), "reference": axis.reference}
+                       "score_range": rounded(summary["score_range"][0]), "reference": axis.reference,
+                       "sensitivity": rounded(sensitivity.value), "sensitivity_max": rounded(most.value)}
         # the most telling cases: per frame, the cross-group pair with the largest score difference among minimal
         # pairs (same frame, terms of one variant: my mother / my father, a blind woman / a deaf woman); failing
         # those, terms that are both free-standing (names); failing those, any pair, saying what else differs
@@ -251,6 +271,29 @@ class CounterfactualProbe(Probe):
                       "score": float(s[f, i]), "pair_score": float(s[f, j])}))
         return out
 
+    def _sensitivity(self, axis: str, s: np.ndarray, y: np.ndarray, label: str) -> list[Metric]:
+        """The null the gaps are read against: how much the output moves between two unrelated frames (another
+        template and fillers) with the same identity term. Frames are paired along a seeded random cycle, so
+        every frame appears in two pairs and none with itself. ``sensitivity_max`` — the largest movement seen —
+        is the floor: a gap gate cannot pass when no two unrelated inputs moved the output by its threshold."""
+        n = s.shape[0]
+        order = np.random.default_rng([abs(self.seed), n]).permutation(n)
+        a, b = order, np.roll(order, 1)
+        moves = np.abs(s[a] - s[b]).mean(axis=1) if n > 1 else np.zeros(0)
+        flips = (y[a] != y[b]).mean(axis=1) if n > 1 else np.zeros(0)
+        why = ": how much the output moves without any identity change"
+        out = []
+        for name, values, unit, what in (
+                ("sensitivity", moves, "probability", f"mean |ΔP({label})| between unrelated frames with the same identity term"),
+                ("null_flip_rate", flips, "share", "share of unrelated frame pairs (same identity term) whose predicted label differs")):
+            value = float(values.mean()) if values.size else float("nan")
+            out.append(Metric(name, value, bootstrap_ci(values, seed=self.seed), n=int(values.size), unit=unit,
+                              group=axis, description=what + why))
+        out.insert(1, Metric("sensitivity_max", float(moves.max()) if moves.size else float("nan"), n=int(moves.size),
+                             unit="probability", group=axis,
+                             description=f"largest mean |ΔP({label})| between two unrelated frames with the same identity term{why}"))
+        return out
+
     @staticmethod
     def _with_q(metric: Metric, axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]]) -> Metric:
         """The largest gap carries the BH q-value of its pair when that pair was tested (always without a
@@ -264,6 +307,10 @@ class CounterfactualProbe(Probe):
     def _headline(axis_rows: list[dict[str, Any]], test_rows: list[dict[str, Any]], label: str) -> str:
         worst = max(axis_rows, key=lambda r: r["max_gap"] or 0.0)
         sig = sum(r["significant"] for r in test_rows)
+        most = max((r["sensitivity_max"] or 0.0) for r in axis_rows)
+        if most < BARELY_REACTS:
+            return (f"The model barely reacts to its input: P({label}) moves by at most {most:.3g} between unrelated "
+                    f"sentences, so its gaps (at most {worst['max_gap']:.3g}) are no evidence of fairness.")
         return (f"Largest gap on {worst['axis']}: {worst['higher_group']!r} scores {worst['max_gap']:.3g} higher on "
                 f"P({label}) than {worst['lower_group']!r} (95% CI {worst['gap_ci_low']:.3g} to {worst['gap_ci_high']:.3g}); "
                 f"{sig} of {len(test_rows)} paired tests significant after Benjamini–Hochberg across {len(axis_rows)} axes.")

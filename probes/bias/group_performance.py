@@ -17,7 +17,7 @@ from scipy import stats as st
 
 from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
@@ -78,8 +78,17 @@ class GroupPerformanceProbe(Probe):
             "its nominal 2.5% (max − min stays biased upwards); under parity it fails at most that often.",
         ],
     }
-    default_thresholds = (Threshold("equalized_odds_difference", 0.10, mode="ci_all"),
-                          Threshold("worst_group_gap", 0.10, mode="ci_all"))
+    default_thresholds = (Threshold("equalized_odds_difference", 0.10), Threshold("worst_group_gap", 0.10))
+    metric_specs = (
+        MetricSpec("accuracy", higher_is_better=True, groups="column=group", proportion=1.0),
+        MetricSpec("macro_f1", higher_is_better=True, groups="column=group"),
+        MetricSpec("ece", higher_is_better=False, groups="column=group"),
+        MetricSpec("mean_score", groups="column=group"),
+        MetricSpec("selection_rate", groups="column=group[/class c]"),
+        MetricSpec("fpr", higher_is_better=False, groups="column=group[/class c]", proportion=1.0),
+        MetricSpec("fnr", higher_is_better=False, groups="column=group[/class c]", proportion=1.0),
+        *(MetricSpec(d, higher_is_better=d in gm.LOWER_IS_WORSE, groups="column[/class c]") for d in gm.DISPARITIES),
+    )
 
     def __init__(self, *, data: DataSource | None = None, text_column: str = "text", label_column: str = "label",
                  group_columns: list[str] | None = None, infer_groups: list[str] | None = None,

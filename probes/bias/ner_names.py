@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as st
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -67,7 +67,13 @@ class NerNamesProbe(Probe):
             "Faker's lists approximate names common in a locale; they are not a census.",
         ],
     }
-    default_thresholds = (Threshold("max_recall_gap", 0.10, mode="ci_all"),)
+    default_thresholds = (Threshold("max_recall_gap", 0.10),)
+    metric_specs = (
+        MetricSpec("per_recall", higher_is_better=True, groups="name group", proportion=1.0),
+        MetricSpec("recall_gap", higher_is_better=False, groups="name group", floor="best_recall"),
+        MetricSpec("max_recall_gap", higher_is_better=False, floor="best_recall"),
+        MetricSpec("best_recall"),
+    )
 
     def __init__(self, *, names_per_group: int = 10, person_label: str | None = None, alpha: float = 0.05,
                  seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
@@ -131,6 +137,9 @@ class NerNamesProbe(Probe):
                            n=r["n"], p_value=r["q"], unit="share", group=r["group"],
                            description=f"recall of {best['group']!r} (best) minus this group's; p is the BH q-value")
                     for r in others]
+        metrics.append(Metric("best_recall", best["recall"], n=best["n"], unit="share",
+                              description=f"recall of {best['group']!r}, the best-found group: no gap can be larger, so a "
+                                          "model that finds few names shows small gaps whatever its bias"))
         worst = max(others, key=lambda r: r["gap"])
         metrics.append(Metric("max_recall_gap", worst["gap"], (worst["gap_ci_low"], worst["gap_ci_high"]),
                               higher_is_better=False, n=worst["n"], p_value=worst["q"], unit="share",

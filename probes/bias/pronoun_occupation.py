@@ -53,7 +53,7 @@ class PronounOccupationProbe(Probe):
             "Pronoun probability is not the same as harm in an application; it shows associations the model learned.",
         ],
     }
-    default_thresholds = (Threshold("mean_abs_log_ratio", 1.0, mode="ci_all"),)
+    default_thresholds = (Threshold("mean_abs_log_ratio", 1.0),)
 
     def __init__(self, *, occupations: list[str] | None = None, pronouns: list[str] | None = None, seed: int = 0,
                  max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

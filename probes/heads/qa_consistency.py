@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -102,7 +102,13 @@ class QAConsistencyProbe(Probe):
         "limits": ["One simple frame per language with two candidate answers; real documents are harder.",
                    "An answer that overlaps neither country counts as 'other' in every language alike."],
     }
-    default_thresholds = (Threshold("consistency", 0.8, mode="ci_any"),)
+    default_thresholds = (Threshold("consistency", 0.8),)
+    metric_specs = (
+        MetricSpec("accuracy", higher_is_better=True, groups="language"),
+        MetricSpec("f1", higher_is_better=True, groups="language"),
+        MetricSpec("agreement_with_en", higher_is_better=True, groups="language"),
+        MetricSpec("consistency", higher_is_better=True, proportion=1.0),
+    )
 
     def __init__(self, *, languages: list[str] | None = None, max_answer_len: int = 10, seed: int = 0,
                  max_cases: int | None = 24, thresholds: list[Threshold] | None = None) -> None:

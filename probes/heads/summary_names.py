@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -97,7 +97,12 @@ class SummaryNamesProbe(Probe):
                    "Names from faker stand for groups only statistically, and one name per locale and gender can be common "
                    "in several groups."],
     }
-    default_thresholds = (Threshold("loglik_gap", 0.1, mode="ci_all"),)
+    default_thresholds = (Threshold("loglik_gap", 0.1),)
+    metric_specs = (
+        MetricSpec("name_kept", higher_is_better=True),
+        MetricSpec("loglik_gap", ideal=0.0, groups="name group"),
+        MetricSpec("summary_change", ideal=0.0, groups="name group"),
+    )
 
     def __init__(self, *, groups: list[str] | None = None, reference_group: str | None = None, names_per_group: int = 2,
                  max_new_tokens: int = 48, num_beams: int = 1, source_template: str = "{text}", seed: int = 0,

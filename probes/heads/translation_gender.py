@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -93,7 +93,13 @@ class TranslationGenderProbe(Probe):
                    "Twelve occupations, three templates; a model may translate differently in free generation.",
                    "Spanish and French 'su'/'son' agree with the possessed noun, so only the subject carries gender there."],
     }
-    default_thresholds = (Threshold("delta_stereotype", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("delta_stereotype", 0.2),)
+    metric_specs = (
+        MetricSpec("accuracy", higher_is_better=True, groups="language"),
+        MetricSpec("delta_gender", ideal=0.0, groups="language"),
+        MetricSpec("delta_stereotype", ideal=0.0, groups="language"),
+        MetricSpec("masculine_preference", ideal=0.0, groups="language"),
+    )
 
     def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None, seed: int = 0,
                  max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -63,7 +63,13 @@ class TranslationQualityProbe(Probe):
                    "Many names are cognates or identical across languages (those are dropped); chrF rewards near misses.",
                    "CLDR gives one name; a correct alternative translation scores lower."],
     }
-    default_thresholds = (Threshold("on_target", 0.8, mode="ci_any"),)
+    default_thresholds = (Threshold("on_target", 0.8),)
+    metric_specs = (
+        MetricSpec("chrf", higher_is_better=True, groups="en-language"),
+        MetricSpec("exact_match", higher_is_better=True, groups="en-language"),
+        MetricSpec("copy_rate", higher_is_better=False, groups="en-language"),
+        MetricSpec("on_target", higher_is_better=True, groups="en-language", proportion=1.0),
+    )
 
     def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None,
                  kinds: list[str] | None = None, max_new_tokens: int = 16, num_beams: int = 1, seed: int = 0,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audit.errors import AuditError, unknown_name
+from audit.gates import MetricSpec
 from audit.results import Chart, Metric, ProbeResult
 from audit.stats import paired_permutation_test
 from probes.base import register_probe
@@ -36,6 +37,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 @register_probe
 class EncoderProbe(GridProbe):
     name = "long_input.encoder"
+    metric_specs = (
+        MetricSpec("truncation_limit"), MetricSpec("past_limit_similarity", ideal=1.0),
+        MetricSpec("past_limit_max_abs_diff", ideal=0.0), MetricSpec("start_minus_end_similarity", ideal=0.0),
+        MetricSpec("similarity", higher_is_better=True, groups="L=length d=depth"),
+    )
     suite = "long-input"
     title = "Encoder drift with length and position, and the truncation limit in force"
     requires = frozenset({"embed"})

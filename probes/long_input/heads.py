@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, paired_permutation_test
 from probes.base import register_probe
@@ -88,7 +88,9 @@ class LongQAProbe(GridProbe):
         "limits": ["4 built-in facts in English; intervals are wide with the default grid.",
                    "The length counts the context only; the question adds its own tokens to every window."],
     }
-    default_thresholds = (Threshold("exact_match_drop", 0.2, mode="ci_all"),)
+    default_thresholds = (Threshold("exact_match_drop", 0.2),)
+    metric_specs = (MetricSpec("exact_match_at_longest", higher_is_better=True, groups="strategy"),
+                    MetricSpec("exact_match_drop", higher_is_better=False, groups="strategy"))
 
     def __init__(self, *, strategies: tuple[str, ...] = ("truncate", "window"), **grid: Any) -> None:
         self.strategies = tuple(strategies)
@@ -162,6 +164,8 @@ class LongQAProbe(GridProbe):
 @register_probe
 class LongSummaryProbe(GridProbe):
     name = "long_input.summary"
+    metric_specs = (MetricSpec("mean_gain", higher_is_better=True, groups="length"),
+                    MetricSpec("max_abs_gain_past_limit", higher_is_better=False))
     suite = "long-input"
     title = "Summarization over long documents: does a fact still reach the summary"
     requires = frozenset({"seq2seq_scores"})

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audit.errors import AuditError
+from audit.gates import MetricSpec
 from audit.results import Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES
 from probes.base import register_probe
@@ -27,6 +28,13 @@ if TYPE_CHECKING:  # pragma: no cover
 @register_probe
 class LanguageModelProbe(GridProbe):
     name = "long_input.lm"
+    metric_specs = (
+        MetricSpec("passkey_effective_length", higher_is_better=True), MetricSpec("truncation_limit"),
+        MetricSpec("passkey_chance"), MetricSpec("passkey_accuracy_within_limit", higher_is_better=True),
+        MetricSpec("passkey_accuracy_past_limit", higher_is_better=True), MetricSpec("loss_first_bin"),
+        MetricSpec("loss_last_bin", higher_is_better=False),
+        MetricSpec("passkey_accuracy", higher_is_better=True, groups="L=length d=depth"),
+    )
     suite = "long-input"
     title = "Language models: loss by position and passkey retrieval"
     requires = frozenset({"token_scores"})

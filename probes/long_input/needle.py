@@ -14,6 +14,7 @@ import numpy as np
 
 from audit.engine import LONG_TEXT_STRATEGIES
 from audit.errors import AuditError, unknown_name
+from audit.gates import MetricSpec
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, paired_permutation_test
 from probes.base import register_probe
@@ -35,6 +36,15 @@ NEEDLE_WEAK = 0.6
 @register_probe
 class NeedleProbe(GridProbe):
     name = "long_input.needle"
+    metric_specs = (
+        MetricSpec("effective_length", higher_is_better=True), MetricSpec("truncation_limit"),
+        MetricSpec("share_dropped", higher_is_better=False), MetricSpec("agreement_if_needle_ignored"),
+        MetricSpec("agreement_within_limit", higher_is_better=True),
+        MetricSpec("confidence_drop_within_limit", higher_is_better=False),
+        MetricSpec("agreement_past_limit", higher_is_better=True, groups="strategy L=length"),
+        MetricSpec("best_remedy_agreement", higher_is_better=True, groups="strategy"),
+        MetricSpec("agreement", higher_is_better=True, groups="L=length d=depth"),
+    )
     suite = "long-input"
     title = "Needle in a haystack: where a classifier stops reading"
     requires = frozenset({"class_probs"})

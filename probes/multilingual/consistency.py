@@ -15,7 +15,7 @@ from scipy import stats as st
 
 from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
@@ -51,6 +51,16 @@ def load_dataset(path: DataSource) -> dict[str, list[Any]]:
 @register_probe
 class ConsistencyProbe(Probe):
     name = "multilingual.consistency"
+    metric_specs = (
+        MetricSpec("mean_agreement", higher_is_better=True), MetricSpec("min_agreement", higher_is_better=True),
+        MetricSpec("mean_distance", higher_is_better=False),
+        MetricSpec("agreement_by_tier", higher_is_better=True, groups="resource tier"),
+        MetricSpec("agreement", higher_is_better=True, groups="language"),
+        MetricSpec("accuracy", higher_is_better=True, groups="language"),
+        MetricSpec("macro_f1", higher_is_better=True, groups="language"),
+        MetricSpec("max_gap_to_best", higher_is_better=False),
+        MetricSpec("translation_agreement", higher_is_better=True),
+    )
     suite = "multilingual"
     title = "Consistency of predictions across languages"
     requires = frozenset({"class_probs"})

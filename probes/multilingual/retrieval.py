@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats as st
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
@@ -43,6 +43,14 @@ def ranks(queries: np.ndarray, candidates: np.ndarray, correct: np.ndarray) -> n
 @register_probe
 class RetrievalProbe(Probe):
     name = "multilingual.retrieval"
+    metric_specs = (
+        MetricSpec("mean_accuracy", higher_is_better=True), MetricSpec("mean_mrr", higher_is_better=True),
+        MetricSpec("min_accuracy", higher_is_better=True), MetricSpec("languages_at_chance", higher_is_better=False),
+        MetricSpec("speakers_at_chance", higher_is_better=False),
+        MetricSpec("accuracy_by_tier", higher_is_better=True, groups="resource tier"),
+        MetricSpec("accuracy", higher_is_better=True, groups="language"),
+        MetricSpec("mrr", higher_is_better=True, groups="language"),
+    )
     suite = "multilingual"
     title = "Cross-lingual retrieval of parallel names"
     requires = frozenset({"embed"})

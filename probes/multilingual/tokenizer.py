@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
@@ -35,6 +35,17 @@ CHART_TOP = 50
 @register_probe
 class TokenizerCoverageProbe(Probe):
     name = "multilingual.tokenizer"
+    metric_specs = (
+        MetricSpec("max_premium", higher_is_better=False), MetricSpec("median_premium", higher_is_better=False),
+        MetricSpec("speakers_over_2x", higher_is_better=False), MetricSpec("max_unk_rate", higher_is_better=False),
+        MetricSpec("languages_mostly_unk", higher_is_better=False),
+        MetricSpec("speaker_weighted_unk_rate", higher_is_better=False),
+        MetricSpec("mean_exemplar_coverage", higher_is_better=True),
+        MetricSpec("unk_rate_by_tier", higher_is_better=False, groups="resource tier"),
+        MetricSpec("premium_by_tier", higher_is_better=False, groups="resource tier"),
+        MetricSpec("unk_rate", higher_is_better=False, groups="language"),
+        MetricSpec("premium", higher_is_better=False, groups="language"),
+    )
     suite = "multilingual"
     title = "Tokenizer coverage across languages"
     requires = frozenset()

@@ -87,7 +87,7 @@ def test_every_head_runs_end_to_end(tiny_path, tmp_path, capsys):
         out = tmp_path / kind
         code, stdout, err = _run(["run", str(tiny_path(kind)), "--out", str(out), "--no-explain", "--quiet",
                                   "--no-cache", "--max-cases", "40"], capsys)
-        assert code in (0, 1), err
+        assert code in (0, 1, 4), err  # 4: a gate is inconclusive (random tiny models barely react)
         result = AuditResult.load(out / "results.json")
         assert any(p.status == "ok" for p in result.probes), kind
 

@@ -44,9 +44,9 @@ def make_result(*, evil: bool = False, shift: float = 0.0, spec: str = "default"
     crows = Metric("stereotype_score", 57.5, (52.1, 62.8), ideal=50.0, n=120, unit="%", description="CrowS-Pairs metric")
     nan_metric = Metric("pll_gap", math.nan, None, higher_is_better=False, n=0, unit="nats")
     gates = (
-        evaluate("bias.weat", effect, Threshold("effect_size", 0.2)),
+        evaluate("bias.weat", effect, Threshold("effect_size", 0.2, mode="point")),  # point: one gate of each status
         evaluate("bias.weat", small, Threshold("effect_size", 0.5)),
-        evaluate("bias.crows", crows, Threshold("stereotype_score", 10.0)),
+        evaluate("bias.crows", crows, Threshold("stereotype_score", 10.0, mode="point")),
     )
     weat = ProbeResult(
         probe="bias.weat", suite="bias", title=h("WEAT on sentence templates"),

@@ -69,7 +69,7 @@ def test_gate_changes() -> None:
     a, b = make_result(), make_result(shift=-0.2)  # effect size falls to 0.11: the failing gate now passes
     changes = cmp.gate_changes(a, b)
     assert changes == [("bias.weat", "effect_size[career/family]", "fail", "pass")]
-    assert evaluate("p", b.probes[0].metrics[0], Threshold("effect_size", 0.2)).status == "pass"
+    assert evaluate("p", b.probes[0].metrics[0], Threshold("effect_size", 0.2, mode="point")).status == "pass"
 
 
 def cli(argv: list[str]) -> argparse.Namespace:

@@ -16,18 +16,25 @@ def test_junit_has_one_testcase_per_gate_with_the_gate_outcome(mixed_result):
     for case, gate in zip(cases, gates):
         assert case.get("classname") == gate.probe
         assert gate.metric in case.get("name") and f"{gate.threshold:g}" in case.get("name") and gate.mode in case.get("name")
-        failure, skipped = case.find("failure"), case.find("skipped")
-        assert (failure is not None) == (gate.status == "fail")
-        assert (skipped is not None) == (gate.status == "inconclusive")
+        failure = case.find("failure")
+        assert case.find("skipped") is None  # inconclusive is not a skip
+        assert (failure is not None) == (gate.status in ("fail", "inconclusive"))
         if failure is not None:
             assert failure.get("message") == gate.reason
-        if skipped is not None:
-            assert skipped.get("message") == gate.reason
+            assert failure.get("type") == {"fail": "GateFailed", "inconclusive": "GateInconclusive"}[gate.status]
     statuses = [g.status for g in gates]
     assert root.get("tests") == "4"
-    assert root.get("failures") == str(statuses.count("fail")) == "2"
-    assert root.get("skipped") == str(statuses.count("inconclusive")) == "1"
+    assert root.get("failures") == str(statuses.count("fail") + statuses.count("inconclusive")) == "3"
+    assert root.get("skipped") == "0"
     assert root.get("errors") == "0"
+
+
+def test_junit_with_allow_inconclusive_passes_the_case_with_a_warning(mixed_result):
+    root = ET.fromstring(junit_xml(mixed_result, allow_inconclusive=True))
+    assert root.get("failures") == "2"
+    warned = [c for c in root.iter("testcase") if c.find("system-out") is not None]
+    assert len(warned) == 1 and warned[0].find("failure") is None
+    assert warned[0].find("system-out").text.startswith("WARNING inconclusive (allowed): ")
 
 
 def test_junit_suites_are_per_probe_and_carry_the_model(mixed_result):

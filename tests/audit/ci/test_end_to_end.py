@@ -11,6 +11,7 @@ import yaml
 
 from audit.ci import baseline_gates, junit_xml, markdown_summary
 from audit.config import load_config
+from audit.results import AuditResult
 from audit.runner import run_audit
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -50,12 +51,13 @@ max_cases: 24
     root = ET.fromstring(junit_xml(result))
     cases = root.findall("./testsuite/testcase")
     assert len(cases) == len(gates)
-    outcome = {(c.get("classname"), c.get("name")): ("fail" if c.find("failure") is not None else
-                                                     "inconclusive" if c.find("skipped") is not None else "pass") for c in cases}
+    kinds = {None: "pass", "GateFailed": "fail", "GateInconclusive": "inconclusive"}
+    outcome = {(c.get("classname"), c.get("name")): kinds[c.find("failure").get("type") if c.find("failure") is not None else None]
+               for c in cases}
     assert outcome == {(g.probe, f"{g.metric} (threshold {g.threshold:g}, {g.mode})"): g.status for g in gates}
-    failure = root.find(".//failure")
+    failure = root.find(".//failure[@type='GateFailed']")
     assert failure.get("message") == by_status["fail"][0].reason
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == (str(len(gates)), "1", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == (str(len(gates)), "3", "0")
     assert markdown_summary(result).startswith(f"## transformer-audit: ❌ 1 of {len(gates)} gates failed")
 
     # the same run as its own baseline: nothing regressed
@@ -77,8 +79,8 @@ def test_the_python_api_example_runs(tiny_path, tmp_path, capsys):
     code = main(str(tiny_path("bert-classifier")), str(tmp_path / "ci"))
     out = capsys.readouterr().out
     root = ET.fromstring((tmp_path / "ci" / "junit.xml").read_text())
-    failures = int(root.get("failures"))
-    assert code == (1 if failures else 0)
+    kinds = {f.get("type") for f in root.iter("failure")}
+    assert code == (1 if "GateFailed" in kinds else 4 if "GateInconclusive" in kinds else 0)
     assert int(root.get("tests")) == 6 == out.count(" robustness.perturbation: ") + out.count(" bias.counterfactual: ")
     assert (tmp_path / "ci" / "summary.md").read_text().startswith("## transformer-audit:")
 
@@ -91,14 +93,58 @@ def _audit_run_command() -> list[str]:
     return ["run"] + [a for a in shlex.split(line) if a != '"${baseline[@]}"' and "baseline[@]" not in a]
 
 
-def test_the_workflow_installs_audits_and_uploads():
+def test_the_workflow_runs_its_shell_steps_creating_then_using_its_baseline(tiny_path, tmp_path):
+    """Every `run:` step of the workflow in bash -e, as GitHub runs them (a failed step skips the later ones
+    unless they say `if: always()`), on a push to main, twice: the first job creates the baseline, the second
+    audits against it. Only the install step is checked rather than run (it needs the network)."""
+    import os
+    import subprocess
+    import sys
+
     workflow = yaml.safe_load((EXAMPLES / "github-workflow.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read", "checks": "write", "actions": "write"}
     steps = workflow["jobs"]["audit"]["steps"]
-    runs = " ".join(s.get("run", "") for s in steps)
-    assert "pip install transformer-audit" in runs and "audit validate examples/audit.yaml" in runs
-    uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
-    assert uploads and uploads[0]["with"]["path"] == "audit-out/" and uploads[0]["if"] == "always()"
-    assert "GITHUB_STEP_SUMMARY" in runs
+    install = next(s for s in steps if "pip install" in s.get("run", ""))
+    assert install["run"].startswith("pip install . ")  # from this repository: it is not on PyPI
+    uses = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
+    assert uses["actions/cache/restore"]["with"]["restore-keys"] == "audit-baseline-"
+    assert uses["actions/cache/save"]["with"]["path"] == uses["actions/cache/restore"]["with"]["path"] == "audit-baseline"
+    assert uses["actions/upload-artifact"]["with"]["path"] == "audit-out/" and uses["actions/upload-artifact"]["if"] == "always()"
+
+    root = Path(__file__).resolve().parents[3]
+    bin_dir, work = tmp_path / "bin", tmp_path / "repo"
+    bin_dir.mkdir()
+    work.mkdir()
+    (bin_dir / "audit").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m audit "$@"\n')
+    (bin_dir / "audit").chmod(0o755)
+    config = work / "audit.yaml"
+    config.write_text(f"model: {tiny_path('bert-classifier')}\nprobes: [{P}]\nthresholds:\n  {P}:\n"
+                      "    - {metric: flip_rate, max: 0.5}\nmax_cases: 40\nexplain: false\n")
+    env = {**os.environ, **workflow["env"], "AUDIT_CONFIG": str(config), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(root), "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md"),
+           "TRANSFORMER_AUDIT_CACHE": str(tmp_path / "cache")}
+
+    def job() -> dict[str, tuple[int, str]]:
+        done: dict[str, tuple[int, str]] = {}
+        failed = False
+        for step in steps:
+            if "run" not in step or step is install or (failed and step.get("if") != "always()"):
+                continue
+            proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+            done[step["name"]] = (proc.returncode, proc.stdout + proc.stderr)
+            failed = failed or proc.returncode != 0
+        return done
+
+    first = job()
+    assert all(code == 0 for code, _ in first.values()), first
+    assert "regressed" not in first["Audit the model"][1]  # no baseline yet
+    assert (work / "audit-baseline" / "results.json").is_file() and (work / "audit-out" / "junit.xml").is_file()
+    second = job()
+    assert all(code == 0 for code, _ in second.values()), second
+    assert "baseline" in second["Audit the model"][1]
+    baseline = AuditResult.load(work / "audit-out" / "results.json").probe("baseline")
+    assert baseline.gates and {g.status for g in baseline.gates} == {"pass"}, baseline.headline
+    assert (tmp_path / "step-summary.md").read_text().count("## transformer-audit: ✅") == 2
 
 
 def test_the_workflow_flags_exist_in_the_cli():
@@ -107,5 +153,5 @@ def test_the_workflow_flags_exist_in_the_cli():
     from audit.cli import build_parser
 
     args = build_parser().parse_args(_audit_run_command() + ["--baseline", "b.json", "--tolerance", "0.02"])
-    assert (args.config, args.out, args.junit, args.summary) == ("examples/audit.yaml", "audit-out", "audit-out/junit.xml",
+    assert (args.config, args.out, args.junit, args.summary) == ("$AUDIT_CONFIG", "audit-out", "audit-out/junit.xml",
                                                                  "audit-out/summary.md")

@@ -136,9 +136,9 @@ def test_apply_gates_every_group_or_the_one_named():
         Metric("flip_rate", 0.3, (0.2, 0.45), n=40, group="case", **LOWER),
         Metric("similarity", 0.9, (0.85, 0.95), n=40, **HIGHER),
     )
-    gates = apply("p", metrics, [Threshold("flip_rate", 0.25)])
+    gates = apply("p", metrics, [Threshold("flip_rate", 0.25, mode="point")])
     assert [(g.metric, g.status) for g in gates] == [("flip_rate[typo]", "pass"), ("flip_rate[case]", "fail")]
-    only = apply("p", metrics, [Threshold("flip_rate", 0.25, group="case"), Threshold("similarity", 0.95, mode="ci_all")])
+    only = apply("p", metrics, [Threshold("flip_rate", 0.25, group="case", mode="point"), Threshold("similarity", 0.95, mode="ci_all")])
     assert [(g.metric, g.status) for g in only] == [("flip_rate[case]", "fail"), ("similarity", "pass")]
 
 

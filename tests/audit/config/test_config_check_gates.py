@@ -43,14 +43,23 @@ def test_consistent_bounds_pass(metric, bound, value):
     assert bound_problem(metric, bound, value) is None
 
 
-def test_check_gates_names_the_line_of_the_bad_threshold(write):
-    cfg = load_config(write("audit.yaml", f"""
+def test_check_gates_names_the_line_of_the_bad_threshold(write, monkeypatch):
+    text = f"""
         probes: [{TP}]
         thresholds:
           {TP}:
             - {{metric: flip_rate, max: 0.2}}
             - {{metric: flip_rate, min: 0.05}}
-        """))
+        """
+    # the probe declares its metrics, so the config is refused when it loads, before any model
+    with pytest.raises(AuditError) as info:
+        load_config(write("audit.yaml", text))
+    assert str(info.value).startswith(f"audit.yaml:5: thresholds.{TP}.1.min: `min: 0.05` on flip_rate, but lower flip_rate is better")
+    # a probe without declarations is still checked after the run, against the metrics it produced
+    from probes.base import get_probe
+
+    monkeypatch.setattr(get_probe(TP), "metric_specs", ())
+    cfg = load_config(write("audit.yaml", text))
     with pytest.raises(AuditError) as info:
         cfg.check_gates(_result(FLIP))
     assert str(info.value).startswith(f"audit.yaml:5: thresholds.{TP}: `min: 0.05` on flip_rate[typo], but lower flip_rate is better")

@@ -31,7 +31,7 @@ CASES = [
     ("no-bound", f"thresholds:\n  {TP}:\n    - {{metric: flip_rate}}\n", f"audit.yaml:3: thresholds.{TP}.0", "found none"),
     ("no-metric", f"thresholds:\n  {TP}:\n    - {{max: 0.2}}\n", f"audit.yaml:3: thresholds.{TP}.0", "needs `metric:`"),
     ("unknown-mode", f"thresholds:\n  {TP}:\n    - metric: flip_rate\n      max: 0.2\n      mode: whole_ci\n",
-     f"audit.yaml:5: thresholds.{TP}.0.mode", "unknown mode 'whole_ci'; point: the point estimate"),
+     f"audit.yaml:5: thresholds.{TP}.0.mode", "unknown mode 'whole_ci'; ci: passes when the whole confidence interval is within the bound"),
     ("min-n-zero", f"thresholds:\n  {TP}:\n    - {{metric: flip_rate, max: 0.2, min_n: 0}}\n",
      f"audit.yaml:3: thresholds.{TP}.0.min_n", "must be at least 1"),
     ("thresholds-not-a-list", f"thresholds:\n  {TP}: 0.2\n", f"audit.yaml:2: thresholds.{TP}", "expected a list of thresholds"),

@@ -158,7 +158,7 @@ def test_init_writes_a_starter_config_that_validates(write, capsys):
     assert text == starter_config()
     assert text.count("\n#") > 10  # commented
     cfg = load_config("audit.yaml")
-    assert cfg.thresholds == {"robustness.perturbation": [Threshold("flip_rate", 0.2, "ci_all")]}
+    assert cfg.thresholds == {"robustness.perturbation": [Threshold("flip_rate", 0.2, "ci")]}
     assert "robustness.perturbation" in text.split("Probes available here")[1]
     assert validate_command("audit.yaml") == 0
     assert "audit.yaml: valid" in capsys.readouterr().out
@@ -177,7 +177,7 @@ def test_validate_reports_the_error_and_exit_code(write, capsys):
     assert validate_command(write("audit.yaml", "sede: 1\n")) == 2
     assert capsys.readouterr().err.strip() == ("audit: error: audit.yaml:1: sede: unknown key (did you mean 'seed', 'baseline'?); allowed here: "
                                                "include, model, task, suites, probes, thresholds, seed, max_cases, device, dtype, "
-                                               "batch_size, out, explain, baseline, intended_use, model_card")
+                                               "batch_size, out, explain, baseline, intended_use, model_card, allow_inconclusive")
 
 
 def test_cli_validate_and_init_exit_codes(write, capsys):

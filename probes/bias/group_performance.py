@@ -373,9 +373,9 @@ class GroupPerformanceProbe(Probe):
                   slice_rows: list[dict[str, Any]], source: str) -> str:
         if worst is None:
             return f"On {source} ({n} rows): no group has {self.min_group_size} rows or more; nothing can be concluded per group."
-        text = (f"On {source} ({n} rows), the worst group is {worst['column']}={worst['group']!r}: accuracy "
+        text = (f"The worst group is {worst['column']}={worst['group']!r}: accuracy "
                 f"{worst['accuracy']:.3f} (95% CI {worst['accuracy_low']:.3f}–{worst['accuracy_high']:.3f}, n={worst['n']}) "
-                f"against {overall:.3f} overall.")
+                f"against {overall:.3f} overall on {source} ({n} rows).")
         eo = [r for r in disparity_rows if r["metric"] == "equalized_odds_difference"]
         if eo:
             top = max(eo, key=lambda r: r["value"] if math.isfinite(r["value"]) else -1)

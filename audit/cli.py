@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.ranges import positive_arg, seed_arg, tolerance_arg
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -26,22 +27,12 @@ class _Parser(argparse.ArgumentParser):
         raise AuditError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return n
-
-
 def _batch_size(value: str) -> int | None:
     """'auto' (the token budget decides) or a positive number of rows."""
     if value == "auto":
         return None
     try:
-        return _positive(value)
+        return positive_arg(value)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"--batch-size must be 'auto' or a positive integer, got {value!r}") from None
 
@@ -63,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device-map", default=None, help="'auto': spread a model larger than one GPU over the devices (Accelerate)")
     run.add_argument("--dtype", default=None, help="auto (default: bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16")
     run.add_argument("--batch-size", type=_batch_size, default=None, help="'auto' (token budget, default) or a fixed number of rows")
-    run.add_argument("--max-cases", type=_positive, default=None, help="cap the number of cases per probe (seeded sample)")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    run.add_argument("--max-cases", type=positive_arg, default=None, help="cap the number of cases per probe (seeded sample)")
+    run.add_argument("--seed", type=seed_arg, default=None, help="random seed (default 0)")
     run.add_argument("--offline", action="store_true", help="never contact the model hub")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the output cache")
     run.add_argument("--cache-dir", default=None, help="cache folder (default ~/.cache/transformer-audit)")
@@ -73,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code (off by default)")
     run.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (refused by default)")
     run.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
-    run.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
+    run.add_argument("--tolerance", type=tolerance_arg, default=None, help="allowed regression against --baseline (default 0.02)")
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
     run.add_argument("--quiet", action="store_true", help="no progress output")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.ranges import tolerance_arg
 from audit.results import AuditResult, Metric, write_atomic
 from reports import view
 from reports.html import environment
@@ -117,7 +118,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("a", metavar="A.json", help="reference run (a baseline, or the first model)")
     p.add_argument("b", metavar="B.json", help="candidate run")
     p.add_argument("-o", "--output", default="diff.html", help="HTML file to write (default diff.html)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=tolerance_arg, default=DEFAULT_TOLERANCE,
                    help=f"absolute change allowed before a metric counts as regressed (default {DEFAULT_TOLERANCE})")
     return p
 

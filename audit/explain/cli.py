@@ -7,6 +7,7 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.explain.names import METHODS
+from audit.ranges import positive_arg
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pair", help="a counterfactual version of the (single) text, explained for the same target")
     p.add_argument("--task", help="task head, when detection is not what you want")
     p.add_argument("--baseline", default="pad", help="pad (default) or mask: the token that replaces words in the baseline")
-    p.add_argument("--n-steps", type=int, default=50, help="Integrated Gradients steps (raised automatically when incomplete)")
+    p.add_argument("--n-steps", type=positive_arg, default=50, help="Integrated Gradients steps (raised automatically when incomplete)")
     p.add_argument("--truncate", action="store_true", help="explain the first tokens of a text over the model's limit")
     p.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML heatmap")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")

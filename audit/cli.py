@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,31 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Refuse a second audit writing into the same folder at the same time; taken before the run, so a
-    refused audit costs nothing. A folder this call created is removed again when the run fails."""
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fh = open(out / ".audit.lock", "w")
-    except OSError as exc:
-        raise AuditError(f"cannot write to --out {out} ({exc.strerror}); pass a writable folder") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AuditError(f"another audit is writing to {out}; wait for it or pass a different --out") from None
-        try:
-            yield
-        except BaseException:
-            if created:
-                (out / ".audit.lock").unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    out.rmdir()
-            raise
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from audit.results import AuditResult
     from audit.runner import run_audit
@@ -148,18 +123,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kwargs["explain"] = False
     elif args.explain_method != "ig":
         kwargs["explain"] = args.explain_method
+    if not str(model).strip():
+        raise AuditError("the model argument is empty (an unset variable?); pass 'default', a model folder or a hub id")
     out = Path(args.out or (cfg.out if cfg else None) or "audit-out")
     baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
     baseline = AuditResult.load(baseline_path) if baseline_path else None
     tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
-    if out.exists() and not out.is_dir():
-        raise AuditError(f"--out {out} is a file; pass a folder")
     if args.dry_run:
         return _dry_run(model, args, kwargs)
-    from audit import distributed
+    from audit import distributed, outdir
 
+    inputs = [*(cfg.files if cfg else ()), *([Path(model)] if Path(model).expanduser().is_dir() else [])]
+    outdir.check(out, inputs=inputs, allowed_input=Path(baseline_path) if baseline_path else None)
+    extras = _extra_outputs(out, {"--junit": args.junit, "--summary": args.summary}, inputs=[baseline_path, *inputs])
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
-    with _locked(out) if main_process else contextlib.nullcontext():
+    with outdir.owned(out) if main_process else contextlib.nullcontext(out) as stage:
         result = run_audit(
             model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=not args.quiet,
@@ -178,17 +156,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 gates=gates),)})
         if not main_process:
             return EXIT_OK if result.passed else EXIT_GATE_FAILED
-        written = _write_outputs(result, out)
-        if args.junit or args.summary:
+        written = _write_outputs(result, stage)
+        if extras:
             from audit.ci import junit_xml, markdown_summary
             from audit.results import write_atomic
 
-            if args.junit:
-                written["junit"] = write_atomic(args.junit, junit_xml(result))
-            if args.summary:
-                written["summary"] = write_atomic(args.summary, markdown_summary(result))
+            for flag, (path, rel) in extras.items():
+                text = junit_xml(result) if flag == "--junit" else markdown_summary(result)
+                write_atomic(stage / rel if rel else path, text)  # under --out: part of the set that is swapped in
+                written[flag.lstrip("-")] = path
+    written = {k: out / p.relative_to(stage) if stage in p.parents else p for k, p in written.items()}
     _print_summary(result, written)
     return EXIT_OK if result.passed else EXIT_GATE_FAILED
+
+
+def _extra_outputs(out: Path, paths: dict[str, str | None], inputs: list[Any]) -> dict[str, tuple[Path, Path | None]]:
+    """Check --junit and --summary before the run. Each maps to (path, path relative to --out when it lies
+    inside it: then it is written into the new set, which replaces the folder)."""
+    from audit.outdir import LOCK, SET_NAMES
+    from audit.results import check_output
+
+    chosen = {flag: Path(p) for flag, p in paths.items() if p}
+    if len(chosen) == 2 and len({p.resolve() for p in chosen.values()}) == 1:
+        raise AuditError(f"--junit and --summary are the same file ({chosen['--junit']}); give each its own path")
+    checked: dict[str, tuple[Path, Path | None]] = {}
+    for flag, path in chosen.items():
+        check_output(path, what=flag, inputs=inputs)
+        real_out, real = out.resolve(), path.resolve()
+        rel = real.relative_to(real_out) if real_out in real.parents else None
+        if rel is not None and rel.parts[0] in (*SET_NAMES, LOCK):
+            raise AuditError(f"{flag} {path} is a file the run itself writes into --out; name another file")
+        checked[flag] = (path, rel)
+    return checked
 
 
 def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
@@ -260,10 +259,58 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job cancelled, a container stopped): unwinds like Ctrl-C, so the output folder's lock
+    and staging folder are cleaned up. A BaseException, so no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+class _Stdout:
+    """sys.stdout whose write errors are user errors: a full disk (``> /dev/full``) is exit 2, a closed pipe
+    (``| head -1``) ends the command quietly."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise AuditError(f"cannot write to standard output ({exc.strerror or exc}); check where it is redirected") from None
+
+    def write(self, text: str) -> int:
+        return self._guard(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _quiet_closed_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's last flush does not complain."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii and a non-ASCII path: escape, never crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    real_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
+    try:
+        previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_sigterm = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -271,21 +318,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         handler = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report}.get(args.command) or args.handler
-        return int(handler(args))
+        code = int(handler(args))
+        sys.stdout.flush()
+        return code
     except AuditError as exc:
         if debug:
             raise
         print(f"audit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `audit list | head -1`: the reader has all it wanted
+        _quiet_closed_stdout()
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print("audit: interrupted; completed batches are cached and a re-run resumes from them", file=sys.stderr)
         return 130
+    except Terminated:
+        print("audit: terminated (SIGTERM); nothing half-written is left, completed batches are cached and a re-run "
+              "resumes from them", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if debug:
             raise
         print(f"audit: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
               "(re-run with --debug for the traceback and please report it)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        sys.stdout = real_stdout
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":  # pragma: no cover

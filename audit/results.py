@@ -329,14 +329,17 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """
     target = Path(path)
     try:
-        final = target.resolve() if target.is_symlink() else target
-        mode = final.stat().st_mode if final.exists() else None
+        try:
+            mode: int | None = target.stat().st_mode  # of what a symlink points to
+        except FileNotFoundError:
+            mode = None
         if mode is not None and not stat.S_ISREG(mode):
             if stat.S_ISDIR(mode) or stat.S_ISSOCK(mode):
                 raise AuditError(f"cannot write {target}: it is a {'folder' if stat.S_ISDIR(mode) else 'socket'}; name a file")
-            with open(final, "w", encoding="utf-8") as fh:  # a device or a pipe: stream into it
+            with open(target, "w", encoding="utf-8") as fh:  # a device or a pipe (/proc/self/fd/1): stream into it
                 fh.write(text)
             return target
+        final = target.resolve() if target.is_symlink() else target
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.ranges import tolerance_arg
-from audit.results import AuditResult, Metric, write_atomic
+from audit.results import AuditResult, Metric, check_output, write_atomic
 from reports import view
 from reports.html import environment
 
@@ -125,10 +125,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Write the comparison; 0 when nothing regressed, 1 when a metric did."""
+    check_output(args.output, what="-o", inputs=[args.a, args.b])  # `compare A B -o B` would destroy B
     a, b = AuditResult.load(args.a), AuditResult.load(args.b)
     out = Path(args.output)
-    if out.is_dir():
-        raise AuditError(f"-o {out} is a folder; pass a file name such as {out / 'diff.html'}")
     rows = compare(a, b, tolerance=args.tolerance)
     write_atomic(out, render_compare(a, b, tolerance=args.tolerance, names=(Path(args.a).name, Path(args.b).name)))
     regressed = [r for r in rows if r.status == "regressed"]

@@ -36,14 +36,14 @@ def main(args: argparse.Namespace) -> int:
     from audit.explain.explainer import explain
     from audit.explain.render import render_html, render_table
     from audit.models import load
-    from audit.results import write_atomic
+    from audit.results import check_output, write_atomic
 
-    if args.n_steps < 1:
-        raise AuditError(f"--n-steps must be a positive integer, got {args.n_steps}")
     if args.pair is not None and len(args.text) != 1:
         raise AuditError("--pair goes with exactly one text")
     if args.html and not str(args.html).lower().endswith((".html", ".htm")):
         raise AuditError(f"--html {args.html}: give a file name ending in .html")
+    if args.html:
+        check_output(args.html, what="--html")  # before the model loads, not after the attributions
     model = load(args.model, task=args.task, device=args.device, offline=True if args.offline else None, progress=False)
     result = explain(model, args.text, method=args.methods or ["ig"], target=args.target, n_steps=args.n_steps,
                      baseline=args.baseline, pairs=[args.pair] if args.pair is not None else None, truncate=args.truncate,

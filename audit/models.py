@@ -524,6 +524,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AuditError(f"{path} is not valid JSON ({exc}); re-save the model with save_pretrained") from None
+    except RecursionError:
+        raise AuditError(f"{path} is nested too deeply to be a model config; re-save the model with save_pretrained") from None
     if not isinstance(data, dict):
         raise AuditError(f"{path} should hold a JSON object; re-save the model with save_pretrained")
     return data
@@ -668,6 +670,9 @@ def load(
     if r.source == "default" and task is None:
         task = "zero-shot-classification"
     task = task or detected
+    if task in ("text-classification", "token-classification") and (config.get("id2label") == {} or config.get("num_labels") == 0):
+        raise AuditError(f"{spec}: config.json declares no labels (id2label is empty), so a {task} head has nothing to "
+                         "predict; write its labels into id2label or re-save the model with save_pretrained")
     if detected not in _FITS:
         raise AuditError(f"{spec} is a {detected} model ({(config.get('architectures') or ['?'])[0]}), which this version does not audit yet; "
                          f"supported heads: {', '.join(TASKS)}")
@@ -693,7 +698,7 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=trust_remote_code,
                                                   revision=revision, local_files_only=kwargs["local_files_only"])
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
     if not getattr(tokenizer, "is_fast", False):
         raise AuditError(f"{spec} has no fast tokenizer (tokenizer.json); convert it with the tokenizers library")
@@ -702,7 +707,11 @@ def load(
                          "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
     try:
         model = _from_pretrained(auto_cls, source, kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RecursionError is a RuntimeError
+        mismatch = _shape_mismatch(auto_cls, r.path, weights) if r.path is not None and "mismatched" in str(exc) else None
+        if mismatch:
+            raise AuditError(f"{spec}: {mismatch}; make config.json match the weights (hidden_size, num_labels, vocab_size …) "
+                             "or re-save the model with save_pretrained") from None
         raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
     if device_map is None:
         model.eval().to(dev)
@@ -767,15 +776,49 @@ def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> torc
         return auto_cls.from_pretrained(source, **kwargs)
 
 
+def _shape_mismatch(auto_cls: Any, path: Path, weights: list[Path]) -> str | None:
+    """Which stored tensor has another shape than the model config.json builds (transformers only says
+    "look at the above report", which it logs and we silence): built on the meta device, so it is cheap."""
+    import transformers
+    from accelerate import init_empty_weights
+    from safetensors import safe_open
+
+    try:
+        with init_empty_weights():
+            model = auto_cls.from_config(transformers.AutoConfig.from_pretrained(path, local_files_only=True))
+    except Exception:  # noqa: BLE001 - only a better message is at stake; the caller has a general one
+        return None
+    expected = {k: list(v.shape) for k, v in model.state_dict().items()}
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    for w in weights:
+        if w.suffix != ".safetensors":
+            continue
+        with safe_open(str(w), framework="pt") as fh:
+            for key in fh.keys():
+                want = expected.get(key) or expected.get(prefix + key) or expected.get(key.removeprefix(prefix))
+                have = list(fh.get_slice(key).get_shape())
+                if want is not None and want != have:
+                    return f"tensor {key} in {w.name} has shape {have}, but config.json builds {want}"
+    return None
+
+
+def _limit(value: Any) -> int | None:
+    """A declared length limit, when it is a plausible one: a whole number from 1 to a million. Unset (0),
+    "unlimited" (1e30), negative or non-numeric limits are all skipped alike, for the next source."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value < 1_000_000:
+        return None
+    return int(value)
+
+
 def _max_length(tokenizer: Any, config: dict[str, Any], st_max: int | None) -> tuple[int, str]:
     """The maximum length actually in force, and where it came from."""
-    if st_max:
+    if _limit(st_max):
         return int(st_max), "sentence_bert_config.json max_seq_length"
-    tok_max = getattr(tokenizer, "model_max_length", None)
-    if tok_max and tok_max < 1_000_000:
-        return int(tok_max), "tokenizer model_max_length"
+    tok_max = _limit(getattr(tokenizer, "model_max_length", None))
+    if tok_max:
+        return tok_max, "tokenizer model_max_length"
     for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        if config.get(key):
+        if _limit(config.get(key)):
             offset = 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else 0
             return int(config[key]) - offset, f"config.json {key}"
     return DEFAULT_MAX_LENGTH, f"no limit in the config; the default {DEFAULT_MAX_LENGTH} is used"

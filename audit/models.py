@@ -519,6 +519,31 @@ def _resolve(spec: str, offline: bool) -> _Resolved:
     return _Resolved(spec, "hub", None, spec)
 
 
+def _hub_answers(repo_id: str, revision: str | None) -> bool:
+    """One quick request before transformers' downloads, which retry a dead connection for about 25 s with
+    a warning each time: True when the hub answered; False when it cannot be reached but the model is in
+    the local hub cache; an AuditError (at once) when the id does not exist or nothing can be reached."""
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        huggingface_hub.model_info(repo_id, revision=revision, timeout=10)
+        return True
+    except RepositoryNotFoundError:
+        raise AuditError(f"{repo_id!r} is not a model on the hub (or a private one: log in with `hf auth login`); "
+                         "check the id, or pass a local folder") from None
+    except RevisionNotFoundError:
+        raise AuditError(f"{repo_id!r} has no revision {revision!r} on the hub; check the revision") from None
+    except HfHubHTTPError:
+        return True  # the hub answered (a gated model, a rate limit…): transformers says what it needs
+    except Exception as exc:  # noqa: BLE001 - httpx and OS errors alike: the hub cannot be reached
+        if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+            return False
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise AuditError(f"cannot reach the hub to fetch {repo_id!r} ({reason}) and it is not in the local hub cache; "
+                         "check the id and your network, or pass a local folder") from None
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -637,6 +662,9 @@ def load(
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    import huggingface_hub.utils.logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # no "Retrying in 8s" lines, even when a download does retry
     if offline is None:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
     if task is not None and task not in TASKS:
@@ -659,8 +687,10 @@ def load(
         detected = detect_task(config, is_st)
         source: Any = str(r.path)
     else:
+        offline = not _hub_answers(r.hub_id, revision)  # unreachable, but in the local hub cache: load from there
         try:
-            config = transformers.AutoConfig.from_pretrained(r.hub_id, revision=revision, trust_remote_code=trust_remote_code).to_dict()
+            config = transformers.AutoConfig.from_pretrained(r.hub_id, revision=revision, trust_remote_code=trust_remote_code,
+                                                             local_files_only=offline).to_dict()
         except OSError as exc:
             raise AuditError(f"could not fetch {r.hub_id!r} from the hub ({str(exc).splitlines()[0]}); check the id and your network") from None
         if config.get("auto_map") and not trust_remote_code:

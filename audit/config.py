@@ -287,27 +287,47 @@ def _plain_collection(node: yaml.Node, file: Path, path: Path_, marks: dict[Path
     return [_plain(v, file, path + (i,), marks, budget) for i, v in enumerate(node.value)]
 
 
-def _read_text(path: Path, *, included: bool) -> str:
-    """The text of a config file, read with a size cap. An included file must be a regular file (not
+def _read_text(path: Path, *, included: bool, what: str = "config") -> str:
+    """The text of a YAML file, read with a size cap. An included file must be a regular file (not
     /dev/zero, a pipe or a folder); the config named on the command line may be a pipe (``<(generate)``)."""
     try:
         with open(path, "rb") as fh:
             mode = os.fstat(fh.fileno()).st_mode
             if stat.S_ISDIR(mode) or (included and not stat.S_ISREG(mode)):
-                raise AuditError(f"config {path} is not a regular file; name a .yaml file")
+                raise AuditError(f"{what} {path} is not a regular file; name a .yaml file")
             data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        raise AuditError(f"config file not found: {path}; check the path or run `audit init {path}`") from None
+        hint = f"run `audit init {path}`" if what == "config" else "pass the path of an existing YAML file"
+        raise AuditError(f"{what} file not found: {path}; check the path or {hint}") from None
     except IsADirectoryError:
-        raise AuditError(f"config {path} is not a regular file; name a .yaml file") from None
+        raise AuditError(f"{what} {path} is not a regular file; name a .yaml file") from None
     except OSError as exc:
-        raise AuditError(f"cannot read config {path} ({exc.strerror or exc}); check its permissions") from None
+        raise AuditError(f"cannot read {what} {path} ({exc.strerror or exc}); check its permissions") from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise AuditError(f"config {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a few hundred lines")
+        raise AuditError(f"{what} {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; split it or trim it")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise AuditError(f"cannot read config {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+        raise AuditError(f"cannot read {what} {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise AuditError(f"{path}: nested more than {MAX_DEPTH} levels deep; a YAML file here needs a few levels") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AuditError(f"{path}{line}: not valid YAML ({problem}); fix the syntax") from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Plain data from a YAML data file (a lexicon): the guards of a config — a regular file under 1 MiB,
+    core-schema tags only, no alias bombs, alias cycles or deep nesting — without the config's keys."""
+    root = _compose(_read_text(Path(path), included=True, what=what), Path(path))
+    return None if root is None else _plain(root, Path(path), (), {})
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -327,15 +347,7 @@ def _read(path: Path, stack: tuple[Path, ...], files: list[Path]) -> _Doc:
                          f"{MAX_INCLUDED_FILES} files; flatten the include: chain")
     text = _read_text(path, included=bool(stack))
     files.append(path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        raise AuditError(f"{path}: nested more than {MAX_DEPTH} levels deep; a config needs a few levels") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise AuditError(f"{path}{line}: not valid YAML ({problem}); fix the syntax") from None
+    root = _compose(text, path)
     marks: dict[Path_, tuple[Path, int]] = {}
     data = _plain(root, path, (), marks) if root is not None else {}
     if not isinstance(data, dict):

@@ -396,6 +396,13 @@ ROUND_TWO: list[Entry] = [
     Entry("config-inside-out", lambda c: (c.out.mkdir(), c.out.joinpath("results.json").write_text("{}"),
                                           ["run", "--config", str(write_config(c.out, "model: default\n")), "--out", str(c.out)])[3],
           error="lies inside --out"),
+    Entry("lexicon-file-alias-bomb", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', ALIAS_BOMB)))}\nexplain: false\n"), error="expands to more than 100,000 values"),
+    Entry("lexicon-file-python-tag", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', 'axes: !!python/object/apply:os.system [ls]' + chr(10))))}\nexplain: false\n"),
+        error="lex.yaml:1: unsupported YAML tag !!python/object/apply:os.system"),
     # ---- elsewhere (issue 19) ------------------------------------------------------------------------
     Entry("empty-model-argument", lambda c: c.run(""), error="the model argument is empty"),
     Entry("empty-model-to-explain", lambda c: ["explain", "", "fine"], error="the model name is empty"),

@@ -89,7 +89,9 @@ def _exchange(a: Path, b: Path) -> bool:
 def owned(out: Path) -> Iterator[Path]:
     """Lock ``out`` (a second audit into it is refused before anything runs), yield an empty staging
     folder beside it, and on success swap the staging folder in and drop the old set and the lock. On any
-    failure, SIGTERM included, the staging folder and the lock go and the previous set stays."""
+    failure, SIGTERM included, the staging folder and the lock go and the previous set stays. A symlinked
+    --out is followed: the folder it points to is replaced and the link stays."""
+    out = out.resolve() if out.is_symlink() else out
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -394,7 +394,7 @@ ROUND_TWO: list[Entry] = [
     Entry("out-holds-someone-elses-files", lambda c: (c.tmp.joinpath("mine").mkdir(), c.tmp.joinpath("mine", "thesis.tex").write_text("x"),
                                                       c.run(c.model("classifier"), "--out", str(c.tmp / "mine")))[2], error="holds files no audit wrote"),
     Entry("config-inside-out", lambda c: (c.out.mkdir(), c.out.joinpath("results.json").write_text("{}"),
-                                          ["run", "--config", str(write_config(c.out, "model: default\n")), "--out", str(c.out)])[3],
+                                          ["run", "--config", str(write_config(c.out, "model: default\n")), "--out", str(c.out)])[2],
           error="lies inside --out"),
     Entry("lexicon-file-alias-bomb", lambda c: c.config(
         f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"

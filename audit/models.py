@@ -544,15 +544,17 @@ def _hub_answers(repo_id: str, revision: str | None) -> bool:
                          "check the id and your network, or pass a local folder") from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, expect: type = dict) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditError(f"{path} is missing; re-save the model with save_pretrained") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AuditError(f"{path} is not valid JSON ({exc}); re-save the model with save_pretrained") from None
     except RecursionError:
         raise AuditError(f"{path} is nested too deeply to be a model config; re-save the model with save_pretrained") from None
-    if not isinstance(data, dict):
-        raise AuditError(f"{path} should hold a JSON object; re-save the model with save_pretrained")
+    if not isinstance(data, expect):
+        raise AuditError(f"{path} should hold a JSON {'object' if expect is dict else 'list'}; re-save the model with save_pretrained")
     return data
 
 
@@ -599,12 +601,17 @@ def _check_folder(path: Path, allow_pickle: bool, trust_remote_code: bool) -> tu
 
 def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
     """(pooling, normalize, max_seq_length) from a sentence-transformers folder."""
-    modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    modules = _read_json(path / "modules.json", list)
     pooling, normalize = "mean", False
     for m in modules:
+        if not isinstance(m, dict):
+            raise AuditError(f"{path}/modules.json should list its modules as JSON objects; re-save the model with save_pretrained")
         kind = str(m.get("type", ""))
         if kind.endswith("Pooling"):
-            pcfg = _read_json(path / m.get("path", "") / "config.json")
+            pooling_config = path / str(m.get("path", "")) / "config.json"
+            if path.resolve() not in pooling_config.resolve().parents:
+                raise AuditError(f"{path}/modules.json points outside the model folder ({m.get('path')!r}); refusing to read it")
+            pcfg = _read_json(pooling_config)
             if pcfg.get("pooling_mode_cls_token"):
                 pooling = "cls"
             elif pcfg.get("pooling_mode_max_tokens"):

@@ -304,6 +304,19 @@ def _include_chain(ctx: Ctx, n: int) -> list[str]:
     return ["validate", str(ctx.tmp / "c0.yaml")]
 
 
+def _encoder_with(ctx: Ctx, name: str, text: str | None) -> str:
+    """A copy of the tiny sentence-transformers folder with one file replaced by ``text`` (None: removed)."""
+    import shutil
+
+    folder = ctx.tmp / "encoder"
+    shutil.copytree(ctx.models["encoder"], folder)
+    if text is None:
+        (folder / name).unlink()
+    else:
+        (folder / name).write_text(text)
+    return str(folder)
+
+
 ROUND_TWO: list[Entry] = [
     # ---- model folders (issue 19) --------------------------------------------------------------------
     Entry("config-with-empty-id2label", lambda c: c.run(c.model("no_labels")), error="declares no labels"),
@@ -314,6 +327,11 @@ ROUND_TWO: list[Entry] = [
     Entry("config-json-nested-very-deeply", lambda c: c.run(c.model("deep_config")), error="nested too deeply"),
     Entry("weights-of-the-wrong-size", lambda c: c.run(c.model("wrong_size_weights")),
           error="tensor bert.embeddings.LayerNorm.bias in model.safetensors has shape [32], but config.json builds [64]"),
+    Entry("modules-json-corrupt", lambda c: c.run(_encoder_with(c, "modules.json", "[{"), probe=None), error="modules.json is not valid JSON"),
+    Entry("modules-json-of-numbers", lambda c: c.run(_encoder_with(c, "modules.json", "[1, 2]"), probe=None), error="as JSON objects"),
+    Entry("modules-json-pointing-outside", lambda c: c.run(_encoder_with(
+        c, "modules.json", '[{"type": "sentence_transformers.models.Pooling", "path": "../../.."}]'), probe=None), error="outside the model folder"),
+    Entry("pooling-config-missing", lambda c: c.run(_encoder_with(c, "1_Pooling/config.json", None), probe=None), error="config.json is missing"),
     # ---- configs (issue 19) --------------------------------------------------------------------------
     Entry("yaml-alias-bomb", lambda c: c.config(ALIAS_BOMB, validate=True), error="expands to more than 100,000 values"),
     Entry("yaml-alias-bomb-run", lambda c: c.config(ALIAS_BOMB), error="expands to more than 100,000 values"),

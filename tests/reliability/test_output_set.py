@@ -261,3 +261,27 @@ def test_a_typo_in_a_hub_id_fails_fast_without_network(tmp_path: Path) -> None:
                          env={"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})
     assert r.code == 2 and len(r.error_lines) == 1 and "Retrying" not in r.stderr
     assert time.monotonic() - start < 20, "the first connection error should end it, not 25 s of retries"
+
+
+def test_a_read_only_home_costs_one_warning(models: dict[str, Path], tmp_path: Path, cli: Callable[..., CliRun],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME on a read-only filesystem: the default cache folder cannot be made; the audit runs in memory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    if os.geteuid() == 0:  # root ignores modes: make the folder immutable instead
+        if subprocess.run(["chattr", "+i", str(home)], capture_output=True).returncode != 0:
+            pytest.skip("running as root without chattr: cannot make a read-only folder")
+    else:
+        home.chmod(0o555)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("TRANSFORMER_AUDIT_CACHE", raising=False)
+    try:
+        r = cli("run", str(models["classifier"]), "--probe", PROBE, "--quiet", "--no-explain", "--out", str(tmp_path / "out"))
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(home)], check=True)
+        else:
+            home.chmod(0o755)
+    assert r.code in (0, 1) and len(r.error_lines) == 1 and "keeps its outputs in memory" in r.stderr, r.stderr
+    assert (tmp_path / "out" / "results.json").is_file() and list(home.iterdir()) == []

@@ -133,7 +133,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _dry_run(model, args, kwargs)
     from audit import distributed, outdir
 
-    inputs = [*(cfg.files if cfg else ()), *([Path(model)] if Path(model).expanduser().is_dir() else [])]
+    model_dir = Path(model).expanduser()
+    inputs = [*(cfg.files if cfg else ()), *([model_dir] if model_dir.is_dir() else [])]
     outdir.check(out, inputs=inputs, allowed_input=Path(baseline_path) if baseline_path else None)
     extras = _extra_outputs(out, {"--junit": args.junit, "--summary": args.summary}, inputs=[baseline_path, *inputs])
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes

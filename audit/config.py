@@ -291,10 +291,10 @@ def _read_text(path: Path, *, included: bool, what: str = "config") -> str:
     """The text of a YAML file, read with a size cap. An included file must be a regular file (not
     /dev/zero, a pipe or a folder); the config named on the command line may be a pipe (``<(generate)``)."""
     try:
+        mode = os.stat(path).st_mode  # before open(), which blocks on a pipe nobody writes to
+        if stat.S_ISDIR(mode) or (included and not stat.S_ISREG(mode)):
+            raise AuditError(f"{what} {path} is not a regular file; name a .yaml file")
         with open(path, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if stat.S_ISDIR(mode) or (included and not stat.S_ISREG(mode)):
-                raise AuditError(f"{what} {path} is not a regular file; name a .yaml file")
             data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         hint = f"run `audit init {path}`" if what == "config" else "pass the path of an existing YAML file"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,6 +351,8 @@ ROUND_TWO: list[Entry] = [
     Entry("include-of-dev-zero", lambda c: c.config("include: /dev/zero\n", validate=True), error="/dev/zero is not a regular file"),
     Entry("include-of-a-folder", lambda c: (c.tmp.joinpath("folder.yaml").mkdir(), c.config("include: folder.yaml\n", validate=True))[1],
           error="is not a regular file"),
+    Entry("include-of-a-pipe-nobody-writes-to", lambda c: (os.mkfifo(c.tmp / "fifo.yaml"), c.config("include: fifo.yaml\n", validate=True))[1],
+          error="fifo.yaml is not a regular file"),
     Entry("include-of-a-2-mib-file", lambda c: (c.file("big.yaml", "# padding\n" * 200_000),
                                                 c.config("include: big.yaml\n", validate=True))[1], error="larger than 1 MiB"),
     Entry("config-seed-of-400-digits", lambda c: c.config("seed: 1" + "0" * 400 + "\n", validate=True),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -447,6 +448,13 @@ def _param(entry: Entry) -> Any:
 def test_catalogue_is_large_enough() -> None:
     assert len(CATALOGUE) >= 30
     assert len({e.id for e in CATALOGUE}) == len(CATALOGUE)
+
+
+def test_the_readme_gives_the_catalogue_size() -> None:
+    """The README's reliability table states how many bad inputs are covered: keep it true."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"^\| (\d+) bad inputs", readme, re.M)
+    assert stated is not None and int(stated.group(1)) == len(CATALOGUE)
 
 
 @pytest.mark.parametrize("entry", [_param(e) for e in CATALOGUE])

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import glob
 import os
 import shutil
 import tempfile
@@ -103,6 +104,8 @@ def owned(out: Path) -> Iterator[Path]:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise AuditError(f"another audit is writing to {out}; wait for it or pass a different --out") from None
+        for stale in out.parent.glob(f".{glob.escape(out.name)}.new-*"):  # left by a run killed with kill -9
+            shutil.rmtree(stale, ignore_errors=True)  # safe: whoever made it wrote into this folder, whose lock we hold
         stage: Path | None = None
         try:
             try:

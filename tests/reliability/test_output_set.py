@@ -44,6 +44,8 @@ def test_a_run_replaces_the_whole_set_and_leaves_no_lock(models: dict[str, Path]
     assert {"results.json", "report.html", "report.md", "junit.xml", "ci/summary.md"} <= set(first)
     assert not (out / ".audit.lock").exists()
     (out / "data" / "stale.csv").write_text("from a run long ago\n")
+    (tmp_path / ".out.new-killed").mkdir()  # the staging folder of a run killed with kill -9
+    (tmp_path / ".out.new-killed" / "results.json").write_text("{}")
     assert _run(cli, models["classifier"], out, "--seed", "3").code in (0, 1)
     second = _files(out)
     # no --junit/--summary this time, and nothing this run did not write: the old junit, summary and csv are gone

@@ -313,6 +313,9 @@ def check_output(path: str | os.PathLike[str], *, what: str = "output", inputs: 
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise AuditError(f"{what} {target} lies under {ancestor}, which is a file; name a path in a folder")
+    streamed = target.exists() and not target.is_file()  # /dev/stdout, a pipe: written into, not beside
+    if not streamed and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise AuditError(f"{what} {target}: the folder {ancestor} is not writable; choose another path")
     real = target.resolve()
     for item in inputs:
         if item is not None and Path(item).resolve() == real:

@@ -7,15 +7,20 @@ never does.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
@@ -45,53 +50,125 @@ def _load(b: bytes) -> np.ndarray:
     return np.load(io.BytesIO(b), allow_pickle=False)
 
 
+TABLES = {"outputs": "value BLOB NOT NULL", "documents": "value TEXT NOT NULL"}
+"""Both tables are (key TEXT PRIMARY KEY, value): arrays, and JSON documents such as explanations."""
+
+
+def _warn(message: str) -> None:
+    print(f"audit: warning: {message}", file=sys.stderr, flush=True)
+
+
 class OutputCache:
     """A persistent key → ndarray store (and key → JSON document, for results that are not arrays, such as
-    explanations). ``OutputCache(None)`` keeps everything in memory."""
+    explanations). ``OutputCache(None)`` keeps everything in memory.
+
+    A cache never stops an audit: one that cannot be opened or written (a read-only HOME, a file where the
+    folder should be) is replaced by an in-memory one with one warning line; one that is corrupt or of
+    another schema is rebuilt empty. Results are the same either way, only slower to recompute.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.path = None if directory is None else Path(directory) / "outputs.sqlite"
+        self._conn: sqlite3.Connection | None = None
         if self.path is None:
-            self._conn = sqlite3.connect(":memory:", check_same_thread=False)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS outputs (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS documents (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self._conn.commit()
+            self._conn = self._connect(":memory:")
+            return
+        try:
+            self._conn = self._open(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            self._fall_back(exc)
+
+    @staticmethod
+    def _connect(where: str | Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(where, timeout=60, check_same_thread=False)
+        if where != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        for table, value in TABLES.items():
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, {value})")
+        conn.commit()
+        return conn
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        """Open the cache file; rebuild it when it is not a database or its tables have other columns."""
+        if path.parent.exists() and not path.parent.is_dir():
+            raise NotADirectoryError(20, "a file, not a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connect(path)
+            if all([r[1] for r in conn.execute(f"PRAGMA table_info({t})")] == ["key", "value"] for t in TABLES):
+                return conn
+            conn.close()
+            problem = "tables of another schema"
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "not a database" not in str(exc):
+                raise  # read-only, locked, cannot open: not ours to delete
+            problem = str(exc)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _warn(f"the cache {path} was unusable ({problem}); rebuilt it empty")
+        return self._connect(path)
+
+    def _fall_back(self, exc: BaseException) -> None:
+        """Keep going in memory after the cache file failed (at open or mid-run): said once, on one line."""
+        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        _warn(f"cannot use the cache {self.path} ({reason}); this run keeps its outputs in memory "
+              "(pass --cache-dir for another folder, or --no-cache)")
+        if self._conn is not None and self.path is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self.path = None
+        self._conn = self._connect(":memory:")
+
+    def _guarded(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except sqlite3.DatabaseError as exc:  # read-only, disk full, corrupt pages: fall back, once
+            if self.path is None:
+                raise
+            self._fall_back(exc)
+            return work()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         keys = list(dict.fromkeys(keys))
-        found: dict[str, np.ndarray] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = f"SELECT key, value FROM outputs WHERE key IN ({','.join('?' * len(chunk))})"
-            for k, v in self._conn.execute(q, chunk):
-                found[k] = _load(v)
-        return found
+
+        def work() -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = f"SELECT key, value FROM outputs WHERE key IN ({','.join('?' * len(chunk))})"
+                for k, v in self._conn.execute(q, chunk):
+                    found[k] = _load(v)
+            return found
+
+        return self._guarded(work)
 
     def put_many(self, items: Mapping[str, np.ndarray]) -> None:
         """Store a batch of outputs in one transaction (committed before returning)."""
-        with self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO outputs (key, value) VALUES (?, ?)",
-                [(k, _dump(v)) for k, v in items.items()],
-            )
+        rows = [(k, _dump(v)) for k, v in items.items()]
+
+        def work() -> None:
+            with self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO outputs (key, value) VALUES (?, ?)", rows)
+
+        self._guarded(work)
 
     def get_json(self, key: str) -> object | None:
-        row = self._conn.execute("SELECT value FROM documents WHERE key = ?", (key,)).fetchone()
+        row = self._guarded(lambda: self._conn.execute("SELECT value FROM documents WHERE key = ?", (key,)).fetchone())
         return None if row is None else json.loads(row[0])
 
     def put_json(self, key: str, value: object) -> None:
         """Store one JSON document (strict JSON: NaN and infinities are refused, not silently written)."""
-        with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO documents (key, value) VALUES (?, ?)",
-                               (key, json.dumps(value, allow_nan=False, sort_keys=True)))
+        text = json.dumps(value, allow_nan=False, sort_keys=True)
+
+        def work() -> None:
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO documents (key, value) VALUES (?, ?)", (key, text))
+
+        self._guarded(work)
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
+        return int(self._guarded(lambda: self._conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]))
 
     def close(self) -> None:
         self._conn.close()

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.ranges import positive_arg, seed_arg, tolerance_arg
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 
@@ -27,22 +28,12 @@ class _Parser(argparse.ArgumentParser):
         raise AuditError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return n
-
-
 def _batch_size(value: str) -> int | None:
     """'auto' (the token budget decides) or a positive number of rows."""
     if value == "auto":
         return None
     try:
-        return _positive(value)
+        return positive_arg(value)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"--batch-size must be 'auto' or a positive integer, got {value!r}") from None
 
@@ -64,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device-map", default=None, help="'auto': spread a model larger than one GPU over the devices (Accelerate)")
     run.add_argument("--dtype", default=None, help="auto (default: bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16")
     run.add_argument("--batch-size", type=_batch_size, default=None, help="'auto' (token budget, default) or a fixed number of rows")
-    run.add_argument("--max-cases", type=_positive, default=None, help="cap the number of cases per probe (seeded sample)")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    run.add_argument("--max-cases", type=positive_arg, default=None, help="cap the number of cases per probe (seeded sample)")
+    run.add_argument("--seed", type=seed_arg, default=None, help="random seed (default 0)")
     run.add_argument("--offline", action="store_true", help="never contact the model hub")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the output cache")
     run.add_argument("--cache-dir", default=None, help="cache folder (default ~/.cache/transformer-audit)")
@@ -75,11 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (refused by default)")
     run.add_argument("--allow-missing-weights", action="store_true",
                      help="audit a model whose weights miss tensors of its architecture (random; refused by default)")
-    run.add_argument("--max-length", type=_positive, default=None,
+    run.add_argument("--max-length", type=positive_arg, default=None,
                      help="audit at most N tokens per input (the limit in force is the smallest of this and the model's own)")
     run.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id")
     run.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
-    run.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
+    run.add_argument("--tolerance", type=tolerance_arg, default=None, help="allowed regression against --baseline (default 0.02)")
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
     run.add_argument("--allow-inconclusive", action="store_true", default=None,
@@ -106,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("results", help="results.json of an earlier `audit run`")
     gate.add_argument("--config", help="YAML audit config whose thresholds (and baseline) to apply; default: each probe's defaults")
     gate.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
-    gate.add_argument("--tolerance", type=float, default=None, help="allowed regression against --baseline (default 0.02)")
+    gate.add_argument("--tolerance", type=tolerance_arg, default=None, help="allowed regression against --baseline (default 0.02)")
     gate.add_argument("--allow-inconclusive", action="store_true", default=None, help="inconclusive gates are warnings (exit 0), not exit 4")
     gate.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     gate.add_argument("--summary", help="also write a Markdown summary for a CI job page")
@@ -125,31 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
         for command in set(sub.choices) - before:
             sub.choices[command].set_defaults(handler=module.main)
     return parser
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Refuse a second audit writing into the same folder at the same time; taken before the run, so a
-    refused audit costs nothing. A folder this call created is removed again when the run fails."""
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fh = open(out / ".audit.lock", "w")
-    except OSError as exc:
-        raise AuditError(f"cannot write to --out {out} ({exc.strerror}); pass a writable folder") from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AuditError(f"another audit is writing to {out}; wait for it or pass a different --out") from None
-        try:
-            yield
-        except BaseException:
-            if created:
-                (out / ".audit.lock").unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    out.rmdir()
-            raise
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -172,7 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             chosen = {c.name for c in resolve(args.probes or [], args.suites or [])}
             for key in ("probe_params", "thresholds"):
                 kwargs[key] = {k: v for k, v in (kwargs.get(key) or {}).items() if k in chosen}
-    model = args.model or kwargs.pop("model", None) or "default"
+    model = args.model if args.model is not None else kwargs.pop("model", None) or "default"
     kwargs.pop("model", None)
     overrides = {
         "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device, "dtype": args.dtype,
@@ -189,19 +155,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kwargs["explain"] = False
     elif args.explain_method != "ig":
         kwargs["explain"] = args.explain_method
+    if not str(model).strip():
+        raise AuditError("the model argument is empty (an unset variable?); pass 'default', a model folder or a hub id")
     out = Path(args.out or (cfg.out if cfg else None) or "audit-out")
     baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
     baseline = AuditResult.load(baseline_path) if baseline_path else None
     tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
-    if out.exists() and not out.is_dir():
-        raise AuditError(f"--out {out} is a file; pass a folder")
     if args.dry_run:
         return _dry_run(model, args, kwargs)
-    from audit import distributed
+    from audit import distributed, outdir
 
+    model_dir = Path(model).expanduser()
+    inputs = [*(cfg.files if cfg else ()), *([model_dir] if model_dir.is_dir() else [])]
+    outdir.check(out, inputs=inputs, allowed_input=Path(baseline_path) if baseline_path else None)
+    extras = _extra_outputs(out, {"--junit": args.junit, "--summary": args.summary}, inputs=[baseline_path, *inputs])
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
     bar = Progress(total=2.0, enabled=not args.quiet and main_process)  # loading and writing; the runner adds the probes
-    with _locked(out) if main_process else contextlib.nullcontext(), bar:
+    with (outdir.owned(out) if main_process else contextlib.nullcontext(out)) as stage, bar:
         result = run_audit(
             model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=bar,
@@ -218,8 +188,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not main_process:
             return _exit_code(result, allow)
         bar.stage(f"writing results.json and the report to {out}")
-        written = _write_outputs(result, out)
-        written.update(_ci_files(result, args, allow))
+        written = _write_outputs(result, stage)
+        if extras:
+            for flag, (path, rel) in extras.items():  # under --out: part of the set that is swapped in
+                written[flag.lstrip("-")] = _write_ci_file(flag, result, allow, stage / rel if rel else path, path)
+    written = {k: out / p.relative_to(stage) if stage in p.parents else p for k, p in written.items()}
     _print_summary(result, written, allow)
     return _exit_code(result, allow)
 
@@ -237,43 +210,65 @@ def _exit_code(result: Any, allow_inconclusive: bool) -> int:
     return exit_code(result, allow_inconclusive=allow_inconclusive)
 
 
-def _ci_files(result: Any, args: argparse.Namespace, allow: bool) -> dict[str, Path]:
-    """The JUnit XML and Markdown summary asked for with --junit / --summary."""
-    written: dict[str, Path] = {}
-    if args.junit or args.summary:
-        from audit.ci import junit_xml, markdown_summary
-        from audit.results import write_atomic
+def _write_ci_file(flag: str, result: Any, allow: bool, target: Path, shown: Path) -> Path:
+    """The JUnit XML (--junit) or Markdown summary (--summary), with the run's verdict semantics."""
+    from audit.ci import junit_xml, markdown_summary
+    from audit.results import write_atomic
 
-        if args.junit:
-            written["junit"] = write_atomic(args.junit, junit_xml(result, allow_inconclusive=allow))
-        if args.summary:
-            written["summary"] = write_atomic(args.summary, markdown_summary(result, allow_inconclusive=allow))
-    return written
+    write_atomic(target, junit_xml(result, allow_inconclusive=allow) if flag == "--junit"
+                 else markdown_summary(result, allow_inconclusive=allow))
+    return shown
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
     """`audit gate results.json [--config …] [--baseline …]`: the verdicts of `audit run`, from saved results."""
     from audit.ci import regate, with_baseline
-    from audit.results import AuditResult
+    from audit.results import AuditResult, check_output
 
     cfg = None
     if args.config:
         from audit.config import load_config
 
         cfg = load_config(args.config)
-    result = regate(AuditResult.load(args.results), cfg.thresholds if cfg else None)
     baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
+    inputs = [args.results, baseline_path, args.config]
+    outputs = {"--junit": args.junit, "--summary": args.summary, "-o": args.output}
+    for flag, path in outputs.items():  # checked before anything is written
+        if path:
+            check_output(path, what=flag, inputs=inputs)
+    result = regate(AuditResult.load(args.results), cfg.thresholds if cfg else None)
     if baseline_path:
         tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
         result = with_baseline(result, AuditResult.load(baseline_path), tolerance, baseline_path)
     if cfg is not None:
         cfg.check_gates(result)
     allow = _allow_inconclusive(args, cfg)
-    written = _ci_files(result, args, allow)
+    written = {flag.lstrip("-"): _write_ci_file(flag, result, allow, Path(p), Path(p))
+               for flag, p in outputs.items() if p and flag != "-o"}
     if args.output:
         written["results"] = result.save(args.output)
     _print_summary(result, written, allow)
     return _exit_code(result, allow)
+
+
+def _extra_outputs(out: Path, paths: dict[str, str | None], inputs: list[Any]) -> dict[str, tuple[Path, Path | None]]:
+    """Check --junit and --summary before the run. Each maps to (path, path relative to --out when it lies
+    inside it: then it is written into the new set, which replaces the folder)."""
+    from audit.outdir import LOCK, SET_NAMES
+    from audit.results import check_output
+
+    chosen = {flag: Path(p) for flag, p in paths.items() if p}
+    if len(chosen) == 2 and len({p.resolve() for p in chosen.values()}) == 1:
+        raise AuditError(f"--junit and --summary are the same file ({chosen['--junit']}); give each its own path")
+    checked: dict[str, tuple[Path, Path | None]] = {}
+    for flag, path in chosen.items():
+        check_output(path, what=flag, inputs=inputs)
+        real_out, real = out.resolve(), path.resolve()
+        rel = real.relative_to(real_out) if real_out in real.parents else None
+        if rel is not None and rel.parts[0] in (*SET_NAMES, LOCK):
+            raise AuditError(f"{flag} {path} is a file the run itself writes into --out; name another file")
+        checked[flag] = (path, rel)
+    return checked
 
 
 def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
@@ -350,10 +345,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     import reports
-    from audit.results import AuditResult, write_atomic
+    from audit.results import AuditResult, check_output, write_atomic
 
+    out = check_output(args.output, what="-o", inputs=[args.results])
     result = AuditResult.load(args.results)
-    out = Path(args.output)
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         raise AuditError(f"cannot write a report as {out.name}: name it .html or .md")
     fmt = "md" if out.suffix.lower() == ".md" else "html"
@@ -366,10 +361,58 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job cancelled, a container stopped): unwinds like Ctrl-C, so the output folder's lock
+    and staging folder are cleaned up. A BaseException, so no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+class _Stdout:
+    """sys.stdout whose write errors are user errors: a full disk (``> /dev/full``) is exit 2, a closed pipe
+    (``| head -1``) ends the command quietly."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guard(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise AuditError(f"cannot write to standard output ({exc.strerror or exc}); check where it is redirected") from None
+
+    def write(self, text: str) -> int:
+        return self._guard(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _quiet_closed_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's last flush does not complain."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii and a non-ASCII path: escape, never crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    real_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
+    try:
+        previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_sigterm = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -377,21 +420,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         handler = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "gate": _cmd_gate}.get(args.command) or args.handler
-        return int(handler(args))
+        code = int(handler(args))
+        sys.stdout.flush()
+        return code
     except AuditError as exc:
         if debug:
             raise
         print(f"audit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `audit list | head -1`: the reader has all it wanted
+        _quiet_closed_stdout()
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print("audit: interrupted; completed batches are cached and a re-run resumes from them", file=sys.stderr)
         return 130
+    except Terminated:
+        print("audit: terminated (SIGTERM); nothing half-written is left, completed batches are cached and a re-run "
+              "resumes from them", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if debug:
             raise
         print(f"audit: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
               "(re-run with --debug for the traceback and please report it)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        sys.stdout = real_stdout
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":  # pragma: no cover

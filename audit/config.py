@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import collections.abc
 import math
+import os
 import re
+import stat
 import sys
 import types
 import typing
@@ -21,6 +23,7 @@ import yaml
 
 from audit.errors import AuditError, did_you_mean
 from audit.gates import DEFAULT_MODE, MODES, Threshold
+from audit.ranges import COUNT_MAX, INT_MAX, SEED_MAX, int_problem
 from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +46,17 @@ DTYPES = ("auto", "fp32", "float32", "bf16", "bfloat16", "fp16", "float16")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_MAX_EXPLANATIONS = 16
+MAX_CONFIG_BYTES = 1 << 20
+"""A config (or an included file) larger than 1 MiB is refused: configs are a few hundred lines."""
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists (after alias expansion); the real schema needs five levels."""
+MAX_NODES = 100_000
+"""Most values a config may expand to: caps alias bombs ("billion laughs") before they take the memory."""
+MAX_INCLUDE_DEPTH = 8
+MAX_INCLUDED_FILES = 64
+"""Longest ``include:`` chain, and most file reads in all (a wide include tree grows exponentially)."""
+YAML_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "binary", "map", "seq")}
+"""The standard tags of the YAML core schema; any other (``!!python/...``, ``!custom``, ``!!set``) is refused."""
 
 
 @dataclass(frozen=True)
@@ -218,23 +232,42 @@ class _Doc:
 _SCALARS = yaml.SafeLoader("")
 
 
-def _plain(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Path, int]]) -> Any:
-    marks.setdefault(path, (file, node.start_mark.line + 1))
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, str):
-                raise AuditError(f"{file}:{line}: keys must be names, got {key!r}; quote it or rename it")
-            if key in out:
-                raise AuditError(f"{file}:{line}: {'.'.join(map(str, path + (key,)))}: duplicate key; keep one of them")
-            marks[path + (key,)] = (file, line)
-            out[key] = _plain(value_node, file, path + (key,), marks)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(v, file, path + (i,), marks) for i, v in enumerate(node.value)]
-    value = _SCALARS.construct_object(node)
+@dataclass
+class _Budget:
+    """What is left while turning a composed document into data: values, and the nodes being expanded
+    (a node that contains itself through an alias is a cycle)."""
+
+    nodes: int = MAX_NODES
+    open: set[int] = field(default_factory=set)
+
+
+def _plain(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Path, int]], budget: _Budget | None = None) -> Any:
+    budget = budget if budget is not None else _Budget()
+    line = node.start_mark.line + 1
+    where = f"{file}:{line}: {'.'.join(map(str, path)) or 'config'}"
+    if id(node) in budget.open:
+        raise AuditError(f"{where}: an alias refers to a value that contains it (a cycle); write the value out")
+    if len(path) > MAX_DEPTH:
+        raise AuditError(f"{where}: nested more than {MAX_DEPTH} levels deep; a config needs a few levels")
+    budget.nodes -= 1
+    if budget.nodes < 0:
+        raise AuditError(f"{file}: expands to more than {MAX_NODES:,} values (aliases repeated inside aliases?); "
+                         "write the config out plainly")
+    if node.tag not in YAML_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        hint = "use include: to share settings" if tag == "!!merge" else "remove the tag and write a plain value"
+        raise AuditError(f"{file}:{line}: unsupported YAML tag {tag[:80]}; {hint}")
+    marks.setdefault(path, (file, line))
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        budget.open.add(id(node))
+        try:
+            return _plain_collection(node, file, path, marks, budget)
+        finally:
+            budget.open.discard(id(node))
+    try:
+        value = _SCALARS.construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise AuditError(f"{where}: cannot read this value ({str(exc).splitlines()[0][:120]}); write a plain number or text") from None
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -244,6 +277,68 @@ def _plain(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Pa
     if not isinstance(value, (str, int, float, bool, type(None))):
         value = str(node.value)  # dates and the like: keep the text as written
     return value
+
+
+def _plain_collection(node: yaml.Node, file: Path, path: Path_, marks: dict[Path_, tuple[Path, int]], budget: _Budget) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag not in YAML_TAGS or not isinstance(key_node, yaml.ScalarNode):
+                _plain(key_node, file, path, {}, budget)  # names the unsupported tag (a merge key <<, !!python/...)
+                raise AuditError(f"{file}:{line}: keys must be names; quote it or rename it")
+            key = key_node.value if key_node.tag.endswith(":str") else _plain(key_node, file, path, {}, budget)
+            if not isinstance(key, str):
+                raise AuditError(f"{file}:{line}: keys must be names, got {key!r}; quote it or rename it")
+            if key in out:
+                raise AuditError(f"{file}:{line}: {'.'.join(map(str, path + (key,)))}: duplicate key; keep one of them")
+            marks[path + (key,)] = (file, line)
+            out[key] = _plain(value_node, file, path + (key,), marks, budget)
+        return out
+    return [_plain(v, file, path + (i,), marks, budget) for i, v in enumerate(node.value)]
+
+
+def _read_text(path: Path, *, included: bool, what: str = "config") -> str:
+    """The text of a YAML file, read with a size cap. An included file must be a regular file (not
+    /dev/zero, a pipe or a folder); the config named on the command line may be a pipe (``<(generate)``)."""
+    try:
+        mode = os.stat(path).st_mode  # before open(), which blocks on a pipe nobody writes to
+        if stat.S_ISDIR(mode) or (included and not stat.S_ISREG(mode)):
+            raise AuditError(f"{what} {path} is not a regular file; name a .yaml file")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        hint = f"run `audit init {path}`" if what == "config" else "pass the path of an existing YAML file"
+        raise AuditError(f"{what} file not found: {path}; check the path or {hint}") from None
+    except IsADirectoryError:
+        raise AuditError(f"{what} {path} is not a regular file; name a .yaml file") from None
+    except OSError as exc:
+        raise AuditError(f"cannot read {what} {path} ({exc.strerror or exc}); check its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise AuditError(f"{what} {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; split it or trim it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"cannot read {what} {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise AuditError(f"{path}: nested more than {MAX_DEPTH} levels deep; a YAML file here needs a few levels") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AuditError(f"{path}{line}: not valid YAML ({problem}); fix the syntax") from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Plain data from a YAML data file (a lexicon): the guards of a config — a regular file under 1 MiB,
+    core-schema tags only, no alias bombs, alias cycles or deep nesting — without the config's keys."""
+    root = _compose(_read_text(Path(path), included=True, what=what), Path(path))
+    return None if root is None else _plain(root, Path(path), (), {})
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -258,21 +353,12 @@ def _merge(base: Any, over: Any) -> Any:
 def _read(path: Path, stack: tuple[Path, ...], files: list[Path]) -> _Doc:
     """Read one file and, first, the files it includes. ``path`` is kept as written, for messages;
     ``stack`` holds the resolved files being read, to detect include cycles."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AuditError(f"config file not found: {path}; check the path or run `audit init {path}`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuditError(f"cannot read config {path}: {exc}") from None
-    if path not in files:
-        files.append(path)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise AuditError(f"{path}{line}: not valid YAML ({problem}); fix the syntax") from None
+    if len(stack) > MAX_INCLUDE_DEPTH or len(files) >= MAX_INCLUDED_FILES:
+        raise AuditError(f"{path}: includes nest more than {MAX_INCLUDE_DEPTH} files deep or read more than "
+                         f"{MAX_INCLUDED_FILES} files; flatten the include: chain")
+    text = _read_text(path, included=bool(stack))
+    files.append(path)
+    root = _compose(text, path)
     marks: dict[Path_, tuple[Path, int]] = {}
     data = _plain(root, path, (), marks) if root is not None else {}
     if not isinstance(data, dict):
@@ -314,6 +400,12 @@ def _typename(value: Any) -> str:
             type(None): "nothing (null)"}.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    """A value for a one-line message: its repr, cut short (a list of 10,000 texts, a 400-digit number)."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() <= 200 else f"<a number of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check_keys(doc: _Doc, path: Path_, mapping: dict[str, Any], allowed: tuple[str, ...]) -> None:
     for key in mapping:
         if key not in allowed:
@@ -330,17 +422,19 @@ def _mapping(doc: _Doc, path: Path_, value: Any) -> dict[str, Any]:
 
 def _number(doc: _Doc, path: Path_, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(path, f"expected a number, got {_typename(value)} {value!r}")
-    if not math.isfinite(value):
-        raise doc.error(path, f"expected a finite number, got {value!r}")
+        raise doc.error(path, f"expected a number, got {_typename(value)} {_shown(value)}")
+    if isinstance(value, int) and abs(value) > INT_MAX or not math.isfinite(value):
+        raise doc.error(path, f"expected a finite number within ±{INT_MAX:.3g}, got {_shown(value)}")
     return float(value)
 
 
-def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int) -> int:
+def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int, maximum: int = COUNT_MAX) -> int:
+    """A whole number in the range it will be used in (see audit.ranges: the CLI applies the same rule)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise doc.error(path, f"expected a whole number, got {_typename(value)} {value!r}")
-    if value < minimum:
-        raise doc.error(path, f"must be at least {minimum}, got {value}")
+        raise doc.error(path, f"expected a whole number, got {_typename(value)} {_shown(value)}")
+    problem = int_problem(value, minimum, maximum)
+    if problem:
+        raise doc.error(path, problem)
     return value
 
 
@@ -352,7 +446,7 @@ def _bool(doc: _Doc, path: Path_, value: Any) -> bool:
 
 def _text(doc: _Doc, path: Path_, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise doc.error(path, f"expected text, got {_typename(value)} {value!r}")
+        raise doc.error(path, f"expected text, got {_typename(value)} {_shown(value)}")
     return value
 
 
@@ -381,9 +475,9 @@ def _fits(value: Any, hint: Any) -> bool:
     if origin in (dict, collections.abc.Mapping):
         return isinstance(value, dict) and (len(args) < 2 or all(_fits(v, args[1]) for v in value.values()))
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= INT_MAX  # also refuses nan and inf
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and -INT_MAX <= value <= INT_MAX
     if isinstance(hint, type) and hint in (bool, str):
         return isinstance(value, hint)
     return True
@@ -427,7 +521,7 @@ def _probes(doc: _Doc, raw: Any, registry: dict[str, type]) -> dict[str, dict[st
                 raise doc.error(path + (pname,), f"probe {name!r} has no parameter {pname!r}{did_you_mean(pname, choices)}; "
                                                  f"its parameters: {', '.join(choices)}")
             if not _fits(value, accepted[pname]):
-                raise doc.error(path + (pname,), f"expected {_hint_text(accepted[pname])}, got {_typename(value)} {value!r}")
+                raise doc.error(path + (pname,), f"expected {_hint_text(accepted[pname])}, got {_typename(value)} {_shown(value)}")
         out[name] = dict(params)
         for pname in DATA_PARAMETERS & set(params):  # a data file named in a config is relative to that file too
             value = params[pname]
@@ -594,7 +688,7 @@ def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
         suites=tuple(chosen_suites),
         probes=probes,
         threshold_specs=_thresholds(doc, data.get("thresholds"), reg, selected),
-        seed=_int(doc, ("seed",), data.get("seed", 0), minimum=0),
+        seed=_int(doc, ("seed",), data.get("seed", 0), minimum=0, maximum=SEED_MAX),
         max_cases=None if max_cases is None else _int(doc, ("max_cases",), max_cases, minimum=1),
         device=device,
         dtype=dtype,
@@ -612,7 +706,7 @@ def load_config(path: str | Path) -> AuditConfig:
     """Read, merge (``include:``) and validate an audit config; AuditError names file, line and key."""
     files: list[Path] = []
     doc = _read(Path(path).expanduser(), (), files)
-    return _validate(doc, files)
+    return _validate(doc, list(dict.fromkeys(files)))  # files read more than once (a shared base) listed once
 
 
 # ------------------------------------------------------------------------------------------------- commands
@@ -695,9 +789,9 @@ model_card:
 
 def init_command(path: str | Path = "audit.yaml", *, force: bool = False) -> int:
     """``audit init [FILE] [--force]``: write the starter config; refuse to overwrite without --force."""
-    from audit.results import write_atomic
+    from audit.results import check_output, write_atomic
 
-    target = Path(path)
+    target = check_output(path, what="config")
     if target.exists() and not force:
         print(f"audit: error: {target} already exists; pass --force to overwrite it or choose another file name", file=sys.stderr)
         return AuditError.exit_code

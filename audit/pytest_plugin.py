@@ -25,6 +25,7 @@ import pytest
 
 from audit.errors import AuditError, unknown_name
 from audit.gates import DEFAULT_MODE, Threshold, apply
+from audit.ranges import positive_arg
 from audit.results import AuditResult, Gate, ProbeResult
 from audit.stats import MIN_CASES
 
@@ -36,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--audit-model", default=None, help="model spec for the audited_model fixture: 'default', a folder or a hub id")
     group.addoption("--audit-task", default=None, help="task head of the audited model, when detection is not what you want")
     group.addoption("--audit-device", default="auto", help="device for the audited model (default auto)")
-    group.addoption("--audit-max-cases", type=int, default=None, help="cap the cases per probe in audit_run (faster, less certain)")
+    group.addoption("--audit-max-cases", type=positive_arg, default=None, help="cap the cases per probe in audit_run (faster, less certain)")
     parser.addini("audit_model", "model spec for the audited_model fixture (overridden by --audit-model)", default="default")
 
 

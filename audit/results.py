@@ -6,10 +6,14 @@ import dataclasses
 import json
 import math
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from audit.errors import AuditError
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
@@ -184,14 +188,7 @@ class AuditResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
-        version = str(data.get("schema_version", ""))
-        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-            from audit.errors import AuditError
-
-            raise AuditError(
-                f"results schema version {version or 'missing'} is not supported (this is {SCHEMA_VERSION}); "
-                "re-run the audit with this version of transformer-audit"
-            )
+        version = _check_version(data)
         probes = tuple(_probe_from_dict(p) for p in data["probes"])
         model = ModelInfo(**{**data["model"], **{k: tuple(data["model"].get(k, ())) for k in
                                                  ("labels", "missing_weights", "unexpected_weights", "warnings")}})
@@ -206,20 +203,78 @@ class AuditResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AuditResult":
-        from audit.errors import AuditError
-
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_text(encoding="utf-8"), parse_int=_bounded_int)
         except FileNotFoundError:
             raise AuditError(f"results file not found: {path}; run `audit run` first") from None
+        except IsADirectoryError:
+            raise AuditError(f"{path} is a folder; pass the results.json inside it") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AuditError(f"{path} is not valid results JSON ({exc}); pass the results.json that `audit run` wrote") from None
+        except OSError as exc:
+            raise AuditError(f"cannot read results file {path} ({exc.strerror or exc}); check the path and its permissions") from None
         if not isinstance(data, dict):
             raise AuditError(f"{path} is not an audit results file (it holds a JSON {type(data).__name__}); pass the results.json that `audit run` wrote")
+        _check_version(data)
+        problem = schema_problem(data)
+        if problem:
+            raise AuditError(f"{path} is not a valid results file: {problem}; pass the results.json that `audit run` wrote")
         try:
             return cls.from_dict(data)
         except (KeyError, TypeError) as exc:
             raise AuditError(f"{path} is not an audit results file (missing or wrong field: {exc})") from None
+
+
+def _check_version(data: dict[str, Any]) -> str:
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise AuditError(
+            f"results schema version {version[:20] or 'missing'} is not supported (this is {SCHEMA_VERSION}); "
+            "re-run the audit with this version of transformer-audit"
+        )
+    return version
+
+
+_MAX_INT_DIGITS = 19
+"""Integers in results are counts and sizes: 19 digits hold any signed 64-bit value."""
+
+
+def _bounded_int(text: str) -> int | float:
+    """json's parse_int: a longer integer becomes inf, which the finiteness check then names by its field
+    (instead of Python's 4,300-digit limit failing without saying where)."""
+    return int(text) if len(text.lstrip("-")) <= _MAX_INT_DIGITS else math.inf
+
+
+def _field(path: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(top level)"
+
+
+def _non_finite(obj: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """Where a number in a results document is NaN, infinite or too long (None when none is)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _non_finite(v, (*path, k))
+        if found is not None:
+            return found
+    return None
+
+
+def schema_problem(data: dict[str, Any]) -> str | None:
+    """The first way ``data`` breaks audit/results.schema.json, as "field: problem" (None when it fits):
+    results files come from outside (a baseline, a colleague's run), and the reporter trusts their shape."""
+    import jsonschema
+
+    bad = _non_finite(data)
+    if bad is not None:
+        return f"{_field(bad)}: not a finite number (NaN, infinite, or an integer of more than {_MAX_INT_DIGITS} digits)"
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+    return f"{_field(error.absolute_path)}: {message}"
 
 
 def _tuple(v: Any) -> tuple[float, float] | None:
@@ -254,21 +309,67 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a crash leaves the old file or none, never half a file."""
+def check_output(path: str | os.PathLike[str], *, what: str = "output", inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """Before anything runs: refuse an output file that cannot or must not be written — a folder, a path
+    below a file, a socket, or one of this command's inputs (``compare A B -o B`` would destroy B).
+    Missing folders above it are created when it is written, as for --out."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    if target.is_dir():
+        raise AuditError(f"{what} {target} is a folder; name a file")
+    if target.exists() and stat.S_ISSOCK(target.stat().st_mode):
+        raise AuditError(f"{what} {target} is a socket; name a file")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise AuditError(f"{what} {target} lies under {ancestor}, which is a file; name a path in a folder")
+    streamed = target.exists() and not target.is_file()  # /dev/stdout, a pipe: written into, not beside
+    if not streamed and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise AuditError(f"{what} {target}: the folder {ancestor} is not writable; choose another path")
+    real = target.resolve()
+    for item in inputs:
+        if item is not None and Path(item).resolve() == real:
+            raise AuditError(f"{what} {target} is also an input of this command; write the output to another file")
+    return target
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a crash leaves the old file or none, never half a file.
+
+    A symlink is followed (the file it points to is replaced, the link stays). A target that is not a
+    regular file (a terminal, a pipe, /dev/null) is written directly, never renamed over; a folder or a
+    socket is refused. An OS error (a full disk, no permission) is an AuditError naming the file.
+    """
+    target = Path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        try:
+            mode: int | None = target.stat().st_mode  # of what a symlink points to
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            if stat.S_ISDIR(mode) or stat.S_ISSOCK(mode):
+                raise AuditError(f"cannot write {target}: it is a {'folder' if stat.S_ISDIR(mode) else 'socket'}; name a file")
+            with open(target, "w", encoding="utf-8") as fh:  # a device or a pipe (/proc/self/fd/1): stream into it
+                fh.write(text)
+            return target
+        final = target.resolve() if target.is_symlink() else target
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual permissions
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except RuntimeError:  # Python < 3.13 reports a symlink loop so
+        raise AuditError(f"cannot write {target}: it is a symlink loop; remove it or choose another path") from None
+    except OSError as exc:
+        raise AuditError(f"cannot write {target} ({exc.strerror or exc}); free some space, fix the permissions or "
+                         "choose another path") from None
     return target

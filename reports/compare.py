@@ -17,7 +17,8 @@ from typing import Any
 
 from audit.ci import changed_params, comparability, regression
 from audit.errors import AuditError
-from audit.results import AuditResult, Metric, write_atomic
+from audit.ranges import tolerance_arg
+from audit.results import AuditResult, Metric, check_output, write_atomic
 from reports import view
 from reports.html import environment
 
@@ -119,7 +120,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("a", metavar="A.json", help="reference run (a baseline, or the first model)")
     p.add_argument("b", metavar="B.json", help="candidate run")
     p.add_argument("-o", "--output", default="diff.html", help="HTML file to write (default diff.html)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=tolerance_arg, default=DEFAULT_TOLERANCE,
                    help=f"absolute change allowed before a metric counts as regressed (default {DEFAULT_TOLERANCE})")
     return p
 
@@ -127,10 +128,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     """Write the comparison; 0 when nothing regressed, 1 when a metric did, 4 when the runs are not comparable
     (another task, labels, input limit, seed, toolkit version or probe parameters): that is not a pass."""
+    check_output(args.output, what="-o", inputs=[args.a, args.b])  # `compare A B -o B` would destroy B
     a, b = AuditResult.load(args.a), AuditResult.load(args.b)
     out = Path(args.output)
-    if out.is_dir():
-        raise AuditError(f"-o {out} is a folder; pass a file name such as {out / 'diff.html'}")
     rows = compare(a, b, tolerance=args.tolerance)
     write_atomic(out, render_compare(a, b, tolerance=args.tolerance, names=(Path(args.a).name, Path(args.b).name)))
     regressed = [r for r in rows if r.status == "regressed"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from audit.errors import AuditError
 from audit.explain.names import METHODS
+from audit.ranges import positive_arg
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pair", help="a counterfactual version of the (single) text, explained for the same target")
     p.add_argument("--task", help="task head, when detection is not what you want")
     p.add_argument("--baseline", default="pad", help="pad (default) or mask: the token that replaces words in the baseline")
-    p.add_argument("--n-steps", type=int, default=50, help="Integrated Gradients steps (raised automatically when incomplete)")
+    p.add_argument("--n-steps", type=positive_arg, default=50, help="Integrated Gradients steps (raised automatically when incomplete)")
     p.add_argument("--truncate", action="store_true", help="explain the first tokens of a text over the model's limit")
     p.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML heatmap")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -35,14 +36,14 @@ def main(args: argparse.Namespace) -> int:
     from audit.explain.explainer import explain
     from audit.explain.render import render_html, render_table
     from audit.models import load
-    from audit.results import write_atomic
+    from audit.results import check_output, write_atomic
 
-    if args.n_steps < 1:
-        raise AuditError(f"--n-steps must be a positive integer, got {args.n_steps}")
     if args.pair is not None and len(args.text) != 1:
         raise AuditError("--pair goes with exactly one text")
     if args.html and not str(args.html).lower().endswith((".html", ".htm")):
         raise AuditError(f"--html {args.html}: give a file name ending in .html")
+    if args.html:
+        check_output(args.html, what="--html")  # before the model loads, not after the attributions
     model = load(args.model, task=args.task, device=args.device, offline=True if args.offline else None, progress=False)
     result = explain(model, args.text, method=args.methods or ["ig"], target=args.target, n_steps=args.n_steps,
                      baseline=args.baseline, pairs=[args.pair] if args.pair is not None else None, truncate=args.truncate,

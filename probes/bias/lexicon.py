@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from audit.data_sources import describe, is_table, load_columns
 from audit.errors import AuditError, did_you_mean
@@ -141,13 +140,12 @@ def sample_frames(frames: list[Frame], n_terms: int, max_cases: int | None, seed
 # ---------------------------------------------------------------------------------------------------------
 def read_yaml(path: str | Path, what: str) -> dict[str, Any]:
     """A YAML mapping from ``path``; a missing or malformed file is a user error."""
+    from audit.config import read_yaml as read_guarded  # size cap, no alias bombs or python tags, as for configs
+
     p = Path(path)
     if not p.is_file():
         raise AuditError(f"{what} {path} not found; pass the path of an existing YAML file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise AuditError(f"{what} {path} is not valid YAML ({str(exc).splitlines()[0]}); fix the syntax") from None
+    data = read_guarded(p, what)
     if not isinstance(data, dict):
         raise AuditError(f"{what} {path} must hold a mapping with keys such as 'axes' and 'templates'")
     return data

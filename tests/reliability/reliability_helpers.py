@@ -130,6 +130,19 @@ def build_variants(base: Path, root: Path) -> dict[str, Path]:
     v["nan_logits"] = _with_bias(base, root / "nan_logits", float("nan"))
     v["inf_logits"] = _with_bias(base, root / "inf_logits", float("inf"))
     v["gpt2_no_pad"] = _gpt2_classifier(root / "gpt2_no_pad")
+    # round two (issue 19)
+    v["no_labels"] = _copy(base, root / "no_labels")
+    _edit_config(v["no_labels"], lambda c: c.update(id2label={}))
+    v["huge_positions"] = _copy(base, root / "huge_positions")
+    _edit_config(v["huge_positions"], lambda c: c.update(max_position_embeddings=1e30))
+    v["negative_tokenizer_limit"] = _copy(base, root / "negative_tokenizer_limit")
+    tok_cfg = v["negative_tokenizer_limit"] / "tokenizer_config.json"
+    tok_cfg.write_text(json.dumps({**json.loads(tok_cfg.read_text()), "model_max_length": -5}))
+    v["deep_config"] = _copy(base, root / "deep_config")
+    text = (v["deep_config"] / "config.json").read_text().rstrip()
+    (v["deep_config"] / "config.json").write_text(text[:-1] + ', "nested": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    v["wrong_size_weights"] = _copy(base, root / "wrong_size_weights")
+    _edit_config(v["wrong_size_weights"], lambda c: c.update(hidden_size=2 * c["hidden_size"]))
     return v
 
 

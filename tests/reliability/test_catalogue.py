@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +78,8 @@ class Entry:
     """For commands that print their result (``audit explain --json``) instead of writing results.json."""
     subprocess: bool = False
     extra_needles: tuple[str, ...] = field(default=())
+    env: dict[str, str] | None = None
+    """Environment for a ``subprocess`` entry (on top of the offline defaults)."""
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -261,6 +265,185 @@ CATALOGUE: list[Entry] = [
 ]
 
 
+def max_length_from_config(result: AuditResult, ctx: Ctx) -> None:
+    """A tokenizer limit of -5 is skipped like 0 or 1e30: the limit in force is config.json's 64 positions."""
+    assert result.model.max_length == 64 and "config.json max_position_embeddings" in result.model.provenance
+    assert result.probe(PROBE).status == "ok"
+
+
+def _results_with(edit: Callable[[dict[str, Any]], None], raw: Callable[[str], str] | None = None) -> Callable[[Ctx], list[str]]:
+    """``audit report`` of the real results.json after ``edit`` (on the data) or ``raw`` (on the text)."""
+
+    def argv(ctx: Ctx) -> list[str]:
+        data = json.loads(ctx.real_results.read_text(encoding="utf-8"))
+        edit(data)
+        text = json.dumps(data)
+        return ["report", str(ctx.results_file(raw(text) if raw else text)), "-o", str(ctx.out / "report.html")]
+
+    return argv
+
+
+def _set(*path: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        for key in path[:-1]:
+            data = data[key]
+        data[path[-1]] = value
+
+    return edit
+
+
+ALIAS_BOMB = "a: &a [" + ", ".join(["lol"] * 9) + "]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+"""Nine levels of nine aliases: 9**9 (387 million) values once expanded ("billion laughs")."""
+NO_HUB = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}
+"""The hub "online" but unreachable (connection refused at once): the state of a CI runner without network."""
+
+
+def _include_chain(ctx: Ctx, n: int) -> list[str]:
+    for i in range(n):
+        ctx.file(f"c{i}.yaml", f"include: c{i + 1}.yaml\nseed: {i}\n")
+    ctx.file(f"c{n}.yaml", "seed: 1\n")
+    return ["validate", str(ctx.tmp / "c0.yaml")]
+
+
+def _encoder_with(ctx: Ctx, name: str, text: str | None) -> str:
+    """A copy of the tiny sentence-transformers folder with one file replaced by ``text`` (None: removed)."""
+    import shutil
+
+    folder = ctx.tmp / "encoder"
+    shutil.copytree(ctx.models["encoder"], folder)
+    if text is None:
+        (folder / name).unlink()
+    else:
+        (folder / name).write_text(text)
+    return str(folder)
+
+
+ROUND_TWO: list[Entry] = [
+    # ---- model folders (issue 19) --------------------------------------------------------------------
+    Entry("config-with-empty-id2label", lambda c: c.run(c.model("no_labels")), error="declares no labels"),
+    Entry("config-with-empty-id2label-dry-run", lambda c: c.run(c.model("no_labels"), "--dry-run"), error="declares no labels"),
+    Entry("config-with-absurd-max-position-embeddings", lambda c: c.run(c.model("huge_positions")), error="max_position_embeddings"),
+    Entry("tokenizer-with-negative-model-max-length", lambda c: c.run(c.model("negative_tokenizer_limit")),
+          check=max_length_from_config),
+    Entry("config-json-nested-very-deeply", lambda c: c.run(c.model("deep_config")), error="nested too deeply"),
+    Entry("weights-of-the-wrong-size", lambda c: c.run(c.model("wrong_size_weights")),
+          error="tensor bert.embeddings.LayerNorm.bias in model.safetensors has shape [32], but config.json builds [64]"),
+    Entry("modules-json-corrupt", lambda c: c.run(_encoder_with(c, "modules.json", "[{"), probe=None), error="modules.json is not valid JSON"),
+    Entry("modules-json-of-numbers", lambda c: c.run(_encoder_with(c, "modules.json", "[1, 2]"), probe=None), error="as JSON objects"),
+    Entry("modules-json-pointing-outside", lambda c: c.run(_encoder_with(
+        c, "modules.json", '[{"type": "sentence_transformers.models.Pooling", "path": "../../.."}]'), probe=None), error="outside the model folder"),
+    Entry("pooling-config-missing", lambda c: c.run(_encoder_with(c, "1_Pooling/config.json", None), probe=None), error="config.json is missing"),
+    # ---- configs (issue 19) --------------------------------------------------------------------------
+    Entry("yaml-alias-bomb", lambda c: c.config(ALIAS_BOMB, validate=True), error="expands to more than 100,000 values"),
+    Entry("yaml-alias-bomb-run", lambda c: c.config(ALIAS_BOMB), error="expands to more than 100,000 values"),
+    Entry("yaml-recursive-alias", lambda c: c.config("seed: &a [*a]\n", validate=True), error="(a cycle)"),
+    Entry("yaml-nested-5000-deep", lambda c: c.config("seed: " + "[" * 5000 + "]" * 5000 + "\n", validate=True),
+          error="nested more than 32 levels deep"),
+    Entry("yaml-nested-40-deep", lambda c: c.config("seed: " + "[" * 40 + "]" * 40 + "\n", validate=True),
+          error="nested more than 32 levels deep"),
+    Entry("yaml-include-chain-of-20", lambda c: _include_chain(c, 20), error="includes nest more than 8 files deep"),
+    Entry("yaml-include-fan-out", lambda c: ([c.file(f"f{i}.yaml", f"include: [{', '.join([f'f{i + 1}.yaml'] * 8)}]\n") for i in range(4)],
+                                             c.file("f4.yaml", "seed: 1\n"), ["validate", str(c.tmp / "f0.yaml")])[2],
+          error="read more than 64 files"),
+    Entry("yaml-python-name-tag", lambda c: c.config("model: default\nseed: !!python/name:os.system x\n", validate=True),
+          error="audit.yaml:2: unsupported YAML tag !!python/name:os.system"),
+    Entry("yaml-python-apply-tag", lambda c: c.config("seed: !!python/object/apply:os.system [ls]\n"),
+          error="audit.yaml:1: unsupported YAML tag !!python/object/apply:os.system"),
+    Entry("yaml-custom-tag", lambda c: c.config("model: !env MODEL\n", validate=True), error="unsupported YAML tag !env"),
+    Entry("yaml-merge-key", lambda c: c.config("base: &b {seed: 1}\n<<: *b\n", validate=True), error="unsupported YAML tag !!merge"),
+    Entry("include-of-dev-zero", lambda c: c.config("include: /dev/zero\n", validate=True), error="/dev/zero is not a regular file"),
+    Entry("include-of-a-folder", lambda c: (c.tmp.joinpath("folder.yaml").mkdir(), c.config("include: folder.yaml\n", validate=True))[1],
+          error="is not a regular file"),
+    Entry("include-of-a-pipe-nobody-writes-to", lambda c: (os.mkfifo(c.tmp / "fifo.yaml"), c.config("include: fifo.yaml\n", validate=True))[1],
+          error="fifo.yaml is not a regular file"),
+    Entry("include-of-a-2-mib-file", lambda c: (c.file("big.yaml", "# padding\n" * 200_000),
+                                                c.config("include: big.yaml\n", validate=True))[1], error="larger than 1 MiB"),
+    Entry("config-seed-of-400-digits", lambda c: c.config("seed: 1" + "0" * 400 + "\n", validate=True),
+          error="seed: must be at most 9223372036854775807, got a number of about 401 digits"),
+    Entry("config-seed-of-400-digits-run", lambda c: c.config("seed: 1" + "0" * 400 + "\n"), error="seed: must be at most"),
+    Entry("config-seed-of-5000-digits", lambda c: c.config("seed: 1" + "0" * 5000 + "\n", validate=True), error="seed: cannot read"),
+    Entry("config-max-cases-beyond-32-bits", lambda c: c.config(f"max_cases: {2**40}\n", validate=True), error="max_cases: must be at most"),
+    Entry("config-threshold-of-400-digits", lambda c: c.config(
+        f"probes: [{PROBE}]\nthresholds:\n  {PROBE}:\n    - {{metric: flip_rate, max: 1{'0' * 400}}}\n", validate=True),
+        error="expected a finite number"),
+    Entry("config-probe-parameter-of-400-digits", lambda c: c.config(
+        f"probes:\n  bias.counterfactual:\n    cases_per_axis: 1{'0' * 400}\n", validate=True), error="cases_per_axis: expected int | None"),
+    Entry("cli-seed-beyond-64-bits", lambda c: c.run(c.model("classifier"), "--seed", str(2**80)), error="--seed: must be at most"),
+    Entry("cli-seed-negative", lambda c: c.run(c.model("classifier"), "--seed", "-1"), error="--seed: must be at least 0"),
+    Entry("cli-max-cases-beyond-32-bits", lambda c: c.run(c.model("classifier"), "--max-cases", str(2**40)), error="--max-cases: must be at most"),
+    Entry("cli-tolerance-nan", lambda c: c.run(c.model("classifier"), "--tolerance", "nan"), error="--tolerance"),
+    Entry("cli-explain-n-steps-zero", lambda c: ["explain", c.model("classifier"), "fine", "--n-steps", "0"], error="--n-steps"),
+    # ---- results files (issue 19) --------------------------------------------------------------------
+    Entry("results-integer-of-5000-digits", _results_with(lambda d: None, raw=lambda t: t.replace('"n": ', '"n": 1' + "0" * 5000 + ', "x": ', 1)),
+          error="probes[0].metrics[0].n: not a finite number"),
+    Entry("results-ci-of-one-number", _results_with(_set("probes", 0, "metrics", 0, "ci", value=[1])), error="probes[0].metrics[0].ci: [1] is too short"),
+    Entry("results-value-is-text", _results_with(_set("probes", 0, "metrics", 0, "value", value="abc")),
+          error="probes[0].metrics[0].value: 'abc' is not of type"),
+    Entry("results-unknown-probe-status", _results_with(_set("probes", 0, "status", value="weird")), error="probes[0].status: 'weird'"),
+    Entry("results-unknown-gate-status", _results_with(_set("probes", 0, "gates", 0, "status", value="maybe")), error="probes[0].gates[0].status"),
+    Entry("results-probes-is-a-mapping", _results_with(_set("probes", value={})), error="probes: {} is not of type 'array'"),
+    Entry("results-infinite-value", _results_with(lambda d: None, raw=lambda t: t.replace('"value": ', '"value": Infinity, "x": ', 1)),
+          error="value: not a finite number"),
+    Entry("results-is-a-folder", lambda c: ["report", str(c.tmp), "-o", str(c.out / "report.html")], error="is a folder"),
+    Entry("baseline-that-breaks-the-schema", lambda c: c.run(c.model("classifier"), "--baseline", str(c.results_file({
+        **json.loads(c.real_results.read_text(encoding="utf-8")), "probes": {}}))), error="probes: {} is not of type"),
+    Entry("compare-with-a-broken-run", lambda c: ["compare", str(c.real_results), str(c.results_file({
+        **json.loads(c.real_results.read_text(encoding="utf-8")), "probes": [{"probe": 1}]})), "-o", str(c.out / "diff.html")],
+          error="probes[0]"),
+    # ---- outputs (issue 19) --------------------------------------------------------------------------
+    Entry("report-output-is-a-folder", lambda c: (c.tmp.joinpath("r.html").mkdir(), ["report", str(c.real_results), "-o", str(c.tmp / "r.html")])[1],
+          error="is a folder"),
+    Entry("report-output-below-a-file", lambda c: ["report", str(c.real_results), "-o", str(c.file("taken", "x\n") / "r.html")],
+          error="which is a file"),
+    Entry("report-output-is-its-input", lambda c: ["report", str(c.results_file(c.real_results.read_text())), "-o", str(c.tmp / "results.json")],
+          error="is also an input"),
+    Entry("compare-output-is-an-input", lambda c: ["compare", str(c.real_results), str(c.results_file(c.real_results.read_text())),
+                                                   "-o", str(c.tmp / "results.json")], error="is also an input"),
+    Entry("summary-is-the-runs-own-results", lambda c: c.run(c.model("classifier"), "--summary", str(c.out / "results.json")),
+          error="is a file the run itself writes"),
+    Entry("summary-is-the-baseline", lambda c: c.run(c.model("classifier"), "--baseline", str(c.results_file(c.real_results.read_text())),
+                                                     "--summary", str(c.tmp / "results.json")), error="is also an input"),
+    Entry("junit-and-summary-the-same-file", lambda c: c.run(c.model("classifier"), "--junit", str(c.tmp / "ci.txt"),
+                                                             "--summary", str(c.tmp / "ci.txt")), error="are the same file"),
+    Entry("junit-is-a-folder", lambda c: c.run(c.model("classifier"), "--junit", str(c.tmp)), error="--junit"),
+    Entry("summary-below-a-file", lambda c: c.run(c.model("classifier"), "--summary", str(c.file("taken", "x\n") / "s.md")),
+          error="which is a file"),
+    Entry("explain-html-is-a-folder", lambda c: (c.tmp.joinpath("h.html").mkdir(), ["explain", c.model("classifier"), "fine", "--html", str(c.tmp / "h.html")])[1],
+          error="is a folder"),
+    Entry("init-a-folder", lambda c: ["init", str(c.tmp), "--force"], error="is a folder"),
+    Entry("init-dev-full", lambda c: ["init", "/dev/full", "--force"], error="cannot write /dev/full (No space left on device)"),
+    Entry("out-is-the-model-folder", lambda c: c.run(c.model("classifier"), "--out", c.model("classifier")), error="is inside the input"),
+    Entry("out-inside-the-model-folder", lambda c: c.run(c.model("classifier"), "--out", str(Path(c.model("classifier")) / "audit")),
+          error="is inside the input"),
+    Entry("out-holds-someone-elses-files", lambda c: (c.tmp.joinpath("mine").mkdir(), c.tmp.joinpath("mine", "thesis.tex").write_text("x"),
+                                                      c.run(c.model("classifier"), "--out", str(c.tmp / "mine")))[2], error="holds files no audit wrote"),
+    Entry("config-inside-out", lambda c: (c.out.mkdir(), c.out.joinpath("results.json").write_text("{}"),
+                                          ["run", "--config", str(write_config(c.out, "model: default\n")), "--out", str(c.out)])[2],
+          error="lies inside --out"),
+    Entry("lexicon-file-alias-bomb", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', ALIAS_BOMB)))}\nexplain: false\n"), error="expands to more than 100,000 values"),
+    Entry("lexicon-file-python-tag", lambda c: c.config(
+        f"model: {json.dumps(c.model('classifier'))}\nprobes:\n  bias.counterfactual:\n"
+        f"    lexicon_file: {json.dumps(str(c.file('lex.yaml', 'axes: !!python/object/apply:os.system [ls]' + chr(10))))}\nexplain: false\n"),
+        error="lex.yaml:1: unsupported YAML tag !!python/object/apply:os.system"),
+    # ---- elsewhere (issue 19) ------------------------------------------------------------------------
+    Entry("empty-model-argument", lambda c: c.run(""), error="the model argument is empty"),
+    Entry("empty-model-to-explain", lambda c: ["explain", "", "fine"], error="the model name is empty"),
+    Entry("hub-id-with-no-network", lambda c: c.run("someorg/no-such-model"), error="cannot reach the hub to fetch 'someorg/no-such-model'",
+          subprocess=True, env=NO_HUB),
+]
+CATALOGUE += ROUND_TWO
+
+
+def _snapshot(folder: Path) -> dict[str, bytes] | None:
+    """Every file under ``folder`` (hidden ones included) and its bytes; None when it does not exist."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}
+
+
 def _param(entry: Entry) -> Any:
     return pytest.param(entry, id=entry.id)
 
@@ -270,19 +453,30 @@ def test_catalogue_is_large_enough() -> None:
     assert len({e.id for e in CATALOGUE}) == len(CATALOGUE)
 
 
+def test_the_readme_gives_the_catalogue_size() -> None:
+    """The README's reliability table states how many bad inputs are covered: keep it true."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"^\| (\d+) bad inputs", readme, re.M)
+    assert stated is not None and int(stated.group(1)) == len(CATALOGUE)
+
+
 @pytest.mark.parametrize("entry", [_param(e) for e in CATALOGUE])
 def test_bad_input(entry: Entry, models: dict[str, Path], real_results: Path, tmp_path: Path,
                    cli: Callable[..., CliRun]) -> None:
     ctx = Ctx(models, tmp_path, real_results)
     argv = entry.argv(ctx)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    result = audit_subprocess(*argv) if entry.subprocess else cli(*argv)
+    out_before = _snapshot(ctx.out)
+    result = audit_subprocess(*argv, env=entry.env) if entry.subprocess else cli(*argv)
     assert "Traceback" not in result.stderr, result.stderr
     if entry.error is not None:
         assert result.code == 2, f"exit {result.code}, stderr: {result.stderr!r}"
         assert len(result.error_lines) == 1, result.stderr
         assert entry.error in result.error_lines[0], result.error_lines[0]
-        assert not ctx.out.exists(), f"an error run wrote {sorted(p.name for p in ctx.out.rglob('*'))}"
+        for needle in entry.extra_needles:
+            assert needle in result.error_lines[0], result.error_lines[0]
+        assert _snapshot(ctx.out) == out_before, "an error run wrote into --out (or created it)"
+        assert not list(tmp_path.glob(".out.*")), "an error run left a staging folder"
         after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
         assert after == before, "an error run changed files beside it"
         assert not (models["remote_code"].parent / "PWNED").exists(), "the model's own code ran"

@@ -703,7 +703,9 @@ def _sentence_transformers_layout(path: Path) -> tuple[str, bool, int | None]:
         kind = str(m.get("type", ""))
         if kind.endswith("Pooling"):
             pooling_config = path / str(m.get("path", "")) / "config.json"
-            if path.resolve() not in pooling_config.resolve().parents:
+            # lexically inside: symlinks in the folder were already bounded by _check_folder (a hub snapshot's
+            # files resolve into its blobs folder, which is fine)
+            if Path(os.path.normpath(path.absolute())) not in Path(os.path.normpath(pooling_config.absolute())).parents:
                 raise AuditError(f"{path}/modules.json points outside the model folder ({m.get('path')!r}); refusing to read it")
             pooling = _pooling_mode(_read_json(pooling_config))
         elif kind.endswith("Normalize"):

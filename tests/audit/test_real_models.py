@@ -131,7 +131,7 @@ def test_cli_audits_a_cached_hub_id_offline(hub_cache, tmp_path):
     out = tmp_path / "out"
     code = main(["run", "org/name", "--offline", "--probe", "robustness.perturbation", "--max-cases", "4", "--no-explain",
                  "--no-cache", "--quiet", "--out", str(out)])
-    assert code in (0, 1)
+    assert code in (0, 1, 4)  # 4: too few cases to decide a gate
     model = json.loads((out / "results.json").read_text())["model"]
     assert model["source"] == "hub" and model["revision"] == REV
 

@@ -13,6 +13,7 @@ import torch
 from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job, score_rows
+from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
 from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import Head, head_for
@@ -138,6 +139,13 @@ def explain(
             attributions[m] = [_attribution(m, j, o) for j, o in zip(jobs, outs)]
         if m in PER_EXAMPLE_SURROGATE:
             warnings.append(f"{m}: captum fits one surrogate model per example; its perturbations are batched")
+    contrasts: list[Contrast | None] = [None] * len(with_pair)
+    if with_pair and head.contrast_skipped:
+        warnings.append(head.contrast_skipped)
+    elif with_pair:
+        contrasts = _contrasts(head, [jobs[i] for i in with_pair], jobs[len(texts):], base_id, budget, grad_budget, opts,
+                               [float(value[i]) for i in with_pair], [float(v) for v in value[len(texts):]],
+                               completeness_tol, warnings)
     backoffs = budget.backoffs + grad_budget.backoffs
     if backoffs:
         warnings.append(f"the token budget was halved {backoffs} times after running out of GPU memory")
@@ -164,7 +172,7 @@ def explain(
                 for i, j in enumerate(jobs)]
     tops = examples[: len(texts)]
     for k, i in enumerate(with_pair):
-        tops[i] = _with(tops[i], pair=examples[len(texts) + k])
+        tops[i] = _with(tops[i], pair=examples[len(texts) + k], contrast=contrasts[k])
     return ExplanationSet(
         model=model.info.spec, task=model.task, methods=methods, quantity=head.quantity, baseline=baseline,
         examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement),
@@ -178,7 +186,43 @@ def explain(
     )
 
 
+def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: int, budget: Budget, grad_budget: Budget,
+               opts: Options, values: list[float], pair_values: list[float], tol: float,
+               warnings: list[str]) -> list[Contrast | None]:
+    """IG from each counterfactual to its text (all pairs in the same batched captum calls), with the aligned
+    end values, and the swapped words' own effect from two more rows per pair (one batched scoring pass)."""
+    built = [contrast_job(t.enc, p.enc, t.target, head.adapter.tokenizer, base_id) for t, p in zip(text_jobs, pair_jobs)]
+    keep = [k for k, b in enumerate(built) if b is not None]
+    if len(keep) < len(built):
+        warnings.append(f"{len(built) - len(keep)} pair(s) share under {MIN_SHARED:.0%} of their tokens (not token-aligned): "
+                        "no contrastive decomposition for them, per-side explanations only")
+    out: list[Contrast | None] = [None] * len(built)
+    if not keep:
+        return out
+    cjobs = [built[k][0] for k in keep]  # type: ignore[index]
+    aligned = [built[k][1] for k in keep]  # type: ignore[index]
+    own = [own_rows(j, al, base_id) for j, al in zip(cjobs, aligned)]
+    rows = [list(j.enc.ids) for j in cjobs] + [list(j.baseline or ()) for j in cjobs] + [o[0] for o in own] + [o[1] for o in own]
+    targets = [j.target for j in cjobs] * 4
+    ends = score_rows(head, rows, targets, [t.position for t in targets], budget).reshape(4, len(cjobs))
+    attrs = _ig_until_complete(head, cjobs, base_id, grad_budget, opts, ends[0], ends[1], tol)
+    bad = sum(not a.converged for a in attrs)
+    if bad:
+        warnings.append(f"contrastive IG: {bad} of {len(cjobs)} pairs kept a completeness gap above {tol:g} (relative); "
+                        "they are flagged (converged=False)")
+    for n, (k, j, al, a) in enumerate(zip(keep, cjobs, aligned, attrs)):
+        out[k] = Contrast(text=j.enc.text, counterfactual=pair_jobs[k].enc.text, quantity=head.quantity, tokens=j.enc.tokens,
+                          words=j.enc.words, word_of_token=j.enc.word_of_token, token_scores=a.token_scores,
+                          word_scores=a.word_scores, span_words=span_words(j, al), value=values[k], pair_value=pair_values[k],
+                          aligned_value=float(ends[0, n]), aligned_pair_value=float(ends[1, n]),
+                          own_effect=float(ends[2, n] - ends[3, n]), delta=a.delta, relative_delta=a.relative_delta,
+                          n_steps=a.n_steps, converged=a.converged, fills=al.fills)
+    return out
+
+
 def _baseline_row(job: Job, base_id: int) -> list[int]:
+    if job.baseline is not None:
+        return list(job.baseline)
     return [t if s else base_id for t, s in zip(job.enc.ids, job.enc.special)]
 
 

@@ -48,6 +48,8 @@ class QAHead(Head):
                             "answer span and the question/context boundary, so the attributed start probability is undefined")
     needs_question = True
     uses_reference = True
+    contrast_skipped = ("contrastive attribution is not available for question answering: each side's answer span is "
+                        "found in its own window, so the two sides do not share one quantity; per-side explanations only")
 
     def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
         super().__init__(model)
@@ -171,6 +173,8 @@ def _word_lookup(tok, text: str) -> dict[tuple[int, int], tuple[int, tuple[int, 
 class Seq2SeqHead(Head):
     quantity = "teacher-forced log-probability of the target sequence (sum over its tokens, EOS included)"
     uses_reference = True
+    contrast_skipped = ("contrastive attribution is not available for sequence-to-sequence models yet; "
+                        "per-side explanations only")
 
     def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
         super().__init__(model)

@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from audit.explain.contrast import Contrast
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 
 BAR_WIDTH = 20
@@ -24,10 +25,25 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return "—" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
+def probability(quantity: str, v: float) -> float | None:
+    """The probability a log-odds value stands for (None for other quantities)."""
+    import math
+
+    if not quantity.startswith("log-odds"):
+        return None
+    return 1 / (1 + math.exp(-v)) if v > -700 else 0.0
+
+
+def _prob(quantity: str, v: float) -> str:
+    p = probability(quantity, v)
+    return "" if p is None else f" (P {p:.4g})"
+
+
 def _header(e: Explanation) -> list[str]:
     pred = ", ".join(f"{k}={_fmt(v)}" for k, v in e.prediction.items())
-    lines = [f"text:      {e.text}", f"target:    {e.target}   ({e.quantity})",
-             f"value:     F(x) = {e.value:.4f}   F(baseline) = {e.baseline_value:.4f}   prediction: {pred}"]
+    lines = [f"text:      {e.text}", f"target:    {e.target}",
+             f"value:     F(x) = {e.value:.4f}{_prob(e.quantity, e.value)}   F(baseline) = {e.baseline_value:.4f}"
+             f"{_prob(e.quantity, e.baseline_value)}   prediction: {pred}"]
     if e.truncated:
         lines.append(f"truncated: {e.truncated}")
     return lines
@@ -47,11 +63,48 @@ def _attribution_lines(e: Explanation, a: Attribution) -> list[str]:
     return lines
 
 
+def share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}" if abs(whole) > 1e-12 else "—"
+
+
+def contrast_summary(c: Contrast) -> list[str]:
+    """The gap and its decomposition in words (shared by the terminal table, the HTML page and the reports)."""
+    span = ", ".join(repr(c.words[w]) for w in c.span_words) or "—"
+    p, q = probability(c.quantity, c.value), probability(c.quantity, c.pair_value)
+    lines = [f"gap F(text) − F(counterfactual) = {c.value:+.4f} − ({c.pair_value:+.4f}) = {c.gap:+.4f}"
+             + (f"   (P {p:.4g} vs {q:.4g})" if p is not None and q is not None else ""),
+             f"swapped span ({span}): {c.span_share:+.4f} ({share(c.span_share, c.gap)} of the gap); rest of the sentence: "
+             f"{c.rest_share:+.4f} — IG from the counterfactual to the text gives tokens that are the same on both sides 0",
+             f"the swapped words on their own (every other word [PAD] on both sides): {c.own_effect:+.4f} "
+             f"({share(c.own_effect, c.gap)}); through their interaction with the rest of the sentence: "
+             f"{c.context_effect:+.4f} ({share(c.context_effect, c.gap)})"]
+    if c.fills:
+        lines.append(f"alignment: {c.fills} [PAD] token(s) padded the shorter swapped span; they change the gap by "
+                     f"{c.alignment_effect:+.4f}, so the attributions sum to {c.aligned_value - c.aligned_pair_value:+.4f}")
+    if c.delta is not None:
+        lines.append(f"completeness: Σ − ΔF = {c.delta:+.2e} (relative {c.relative_delta:.1e}, {c.n_steps} steps"
+                     f"{'' if c.converged else ', NOT converged'})")
+    return lines
+
+
+def _contrast_lines(i: int, c: Contrast, target: str) -> list[str]:
+    lines = ["", f"[{i}] contrastive: why the text and its counterfactual differ (target {target})",
+             f"text:           {c.text}", f"counterfactual: {c.counterfactual}"]
+    lines += contrast_summary(c)
+    width = max([len(w) for w in c.words] + [4])
+    lines.append(f"  {'word':<{width}}  {'score':>10}  {'−':<{BAR_WIDTH // 2}}{'+':>{BAR_WIDTH // 2 + 1}}")
+    for w, sc, cs in zip(c.words, c.word_scores, c.scaled_word_scores):
+        lines.append(f"  {w:<{width}}  {sc:>+10.4f}  {_bar(cs)}")
+    return lines
+
+
 def render_table(explanations: ExplanationSet) -> str:
     """A readable terminal table: one block per text (and its pair), words with signed scores and bars."""
     out: list[str] = [f"model {explanations.model} ({explanations.task}); methods: {', '.join(explanations.methods)}; "
                       f"baseline: {explanations.baseline}; attributed: {explanations.quantity}"]
     for i, e in enumerate(explanations.examples, 1):
+        if e.contrast is not None:
+            out.extend(_contrast_lines(i, e.contrast, e.target))
         for label, ex in ((f"[{i}]", e), (f"[{i}] counterfactual pair", e.pair)):
             if ex is None:
                 continue
@@ -103,7 +156,13 @@ attributed quantity: {{ s.quantity }}. Colour: red supports the target, blue opp
 by the example's largest |word score| (hover a word for its raw score). {{ s.normalization }}.</p>
 {% for w in s.warnings %}<p class="warn">{{ w }}</p>{% endfor %}
 {% for e in examples %}
-<div class="ex"><div class="{{ 'pair' if e.pair else '' }}">
+<div class="ex">{% if e.contrast %}<div class="contrast"><p class="meta"><b>Why the text and its counterfactual differ</b>
+(Integrated Gradients from the counterfactual to the text; attributions sum to the gap)</p>
+<p>text: {{ e.contrast.text }}<br>counterfactual: {{ e.contrast.counterfactual }}</p>
+<ul>{% for line in e.contrast.summary %}<li>{{ line }}</li>{% endfor %}</ul>
+<p>{% for w in e.contrast.cells %}<span class="w" style="background:{{ w.colour }}" title="{{ w.title }}">{{ w.word }}</span> {% endfor %}</p>
+<p class="meta">Each side on its own, against the [{{ s.baseline }}] baseline:</p></div>{% endif %}
+<div class="{{ 'pair' if e.pair else '' }}">
 {% for side in [e, e.pair] if side %}
 <div><p class="meta">{{ 'counterfactual pair' if loop.index == 2 else 'text' }} · target <b>{{ side.target }}</b> ·
 F(x) {{ '%.4f'|format(side.value) }} · F(baseline) {{ '%.4f'|format(side.baseline_value) }}
@@ -136,10 +195,16 @@ def _side(e: Explanation) -> dict[str, Any]:
     return {"target": e.target, "value": e.value, "baseline_value": e.baseline_value, "truncated": e.truncated, "attributions": attrs}
 
 
+def _contrast(c: Contrast) -> dict[str, Any]:
+    cells = [{"word": w, "colour": _colour(x), "title": f"{sc:+.5f}"} for w, sc, x in zip(c.words, c.word_scores, c.scaled_word_scores)]
+    return {"text": c.text, "counterfactual": c.counterfactual, "summary": contrast_summary(c), "cells": cells}
+
+
 def render_html(explanations: ExplanationSet) -> str:
     """A self-contained HTML page (no scripts, no external files); every string is escaped."""
     env = Environment(autoescape=True)
-    examples = [{**_side(e), "pair": _side(e.pair) if e.pair else None} for e in explanations.examples]
+    examples = [{**_side(e), "pair": _side(e.pair) if e.pair else None, "contrast": _contrast(e.contrast) if e.contrast else None}
+                for e in explanations.examples]
     faith = []
     for m, s in explanations.faithfulness.items():
         c = s["aopc_comprehensiveness"]

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.explain.contrast import Contrast
 from audit.results import _clean
 
 NORMALIZATION = "none: scores are raw attributions of the quantity; displays divide by the largest |word score| per example"
@@ -38,7 +39,8 @@ class Explanation:
     """One text: its tokens and words, the target, the attributed quantity's value and each method's scores.
 
     ``value`` is F(x) and ``baseline_value`` F(x′) of the attributed quantity; ``pair`` is the
-    counterfactual side, explained for the same target.
+    counterfactual side, explained for the same target against the usual baseline; ``contrast`` attributes
+    the gap F(x) − F(pair) (IG from the pair to the text), when the two are token-aligned.
     """
 
     text: str
@@ -53,6 +55,7 @@ class Explanation:
     attributions: tuple[Attribution, ...]
     truncated: str | None = None
     pair: Explanation | None = None
+    contrast: Contrast | None = None
 
     @property
     def scores(self) -> tuple[float, ...]:
@@ -79,6 +82,8 @@ class Explanation:
             ad["scaled_word_scores"] = list(a.scaled_word_scores)
         if self.pair is not None:
             d["pair"] = self.pair.to_dict()
+        if self.contrast is not None:
+            d["contrast"] = self.contrast.to_dict()
         return d
 
 

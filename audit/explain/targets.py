@@ -63,6 +63,8 @@ class Head:
     faithfulness_skipped: str | None = None
     """Why word-deletion faithfulness does not apply to this head (None: it applies)."""
     needs_question = False
+    contrast_skipped: str | None = None
+    """Why contrastive attribution of a pair's gap does not apply to this head (None: it applies)."""
 
     def __init__(self, model: AuditedModel) -> None:
         self.adapter = model

@@ -293,6 +293,17 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
     return out
 
 
+def _contrast_row(c: Contrast) -> dict[str, Any]:
+    """The gap decomposition for the report: the figures, the words with their scores and the summary in words."""
+    from audit.explain.render import contrast_summary
+
+    keep = ("counterfactual", "words", "word_scores", "scaled_word_scores", "span_words", "value", "pair_value", "gap",
+            "span_share", "rest_share", "own_effect", "context_effect", "alignment_effect", "fills", "relative_delta",
+            "n_steps", "converged")
+    d = c.to_dict()
+    return {**{k: d[k] for k in keep}, "summary": contrast_summary(c)}
+
+
 def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps: int, completeness_tol: float) -> str:
     """Everything the rows depend on: the model (fingerprint, device, dtype), the library versions, the settings
     and every case in order (the faithfulness summary is over the whole set)."""
@@ -304,7 +315,7 @@ def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps:
     from audit.cache import make_key
 
     engine = model.engine
-    return make_key("explain_cases/1", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
+    return make_key("explain_cases/2", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
                     captum.__version__, torch.__version__, method, repr(n_steps), repr(float(completeness_tol)),
                     json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases],
                                sort_keys=True, default=str))
@@ -358,6 +369,7 @@ def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps:
             "pair_prediction": e.pair.prediction if e.pair else None,
             "pair_delta": e.pair.delta if e.pair else None,
             "pair_converged": e.pair.attributions[0].converged if e.pair else None,
+            "contrast": _contrast_row(e.contrast) if e.contrast else None,
         })
         out.append(row)
     if result is not None and out:

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment
 
 from audit.explain.contrast import Contrast
+from audit.explain.faithfulness import UNTRUSTED
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 
 BAR_WIDTH = 20
@@ -59,7 +60,10 @@ def _attribution_lines(e: Explanation, a: Attribution) -> list[str]:
     f = a.faithfulness
     if f.get("n_words"):
         lines.append(f"  faithfulness: comprehensiveness AOPC {f['aopc_comprehensiveness']:+.4f} (random order "
-                     f"{f['aopc_random_comprehensiveness']:+.4f}), sufficiency AOPC {f['aopc_sufficiency']:+.4f}")
+                     f"{f['aopc_random_comprehensiveness']:+.4f}; difference {_over(f)}), sufficiency AOPC "
+                     f"{f['aopc_sufficiency']:+.4f}")
+        if f.get("no_better_than_random"):
+            lines.append(f"  warning: {UNTRUSTED}")
     return lines
 
 
@@ -121,12 +125,21 @@ def render_table(explanations: ExplanationSet) -> str:
         out.append(f"{m}: mean comprehensiveness AOPC {c['mean']:+.4f} {_ci(c)} vs random {r['mean']:+.4f} {_ci(r)}; "
                    f"sufficiency AOPC {s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}; n = {c['n']}"
                    + (" (too few to conclude)" if s.get("too_few") else ""))
+        if "comprehensiveness_over_random" in s:
+            out.append(f"{m}: comprehensiveness over random order {_over(s)}"
+                       + (f" — {UNTRUSTED.replace('this explanation', 'these explanations')}" if s.get("no_better_than_random") else ""))
     for ra in explanations.rank_agreement:
         out.append(f"rank agreement {ra['methods'][0]} vs {ra['methods'][1]}: Spearman ρ {_fmt(ra['spearman'], 3)} "
                    f"{_ci(ra)}, n = {ra['n']}")
     for w in explanations.warnings:
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def _over(f: dict[str, Any]) -> str:
+    """AOPC(explanation) − AOPC(random order) with its interval."""
+    o = f.get("comprehensiveness_over_random") or {}
+    return "—" if o.get("mean") is None else f"{o['mean']:+.4f} {_ci(o)}".strip()
 
 
 def _ci(d: dict[str, Any]) -> str:
@@ -169,15 +182,18 @@ F(x) {{ '%.4f'|format(side.value) }} · F(baseline) {{ '%.4f'|format(side.baseli
 {% if side.truncated %}· <span class="warn">truncated: {{ side.truncated }}</span>{% endif %}</p>
 {% for a in side.attributions %}
 <p><b>{{ a.method }}</b>{% if a.delta is not none %} <span class="meta">(completeness gap {{ '%.1e'|format(a.relative_delta) }}
-relative, {{ a.n_steps }} steps{{ '' if a.converged else ', not converged' }})</span>{% endif %}<br>
+relative, {{ a.n_steps }} steps{{ '' if a.converged else ', not converged' }})</span>{% endif %}
+{% if a.faith %}<br><span class="meta">comprehensiveness AOPC {{ a.faith }}</span>{% endif %}
+{% if a.untrusted %}<br><span class="warn">{{ untrusted }}</span>{% endif %}<br>
 {% for w in a.cells %}<span class="w" style="background:{{ w.colour }}" title="{{ w.title }}">{{ w.word }}</span> {% endfor %}</p>
 {% endfor %}</div>
 {% endfor %}
 </div></div>
 {% endfor %}
 {% if faith %}<h2>Faithfulness</h2><table><tr><th>method</th><th>comprehensiveness AOPC</th><th>random order</th>
-<th>sufficiency AOPC</th><th>n</th></tr>
-{% for row in faith %}<tr><td>{{ row.method }}</td><td>{{ row.comp }}</td><td>{{ row.rand }}</td><td>{{ row.suff }}</td><td>{{ row.n }}</td></tr>{% endfor %}
+<th>difference</th><th>sufficiency AOPC</th><th>n</th></tr>
+{% for row in faith %}<tr><td>{{ row.method }}</td><td>{{ row.comp }}</td><td>{{ row.rand }}</td><td>{{ row.over }}</td><td>{{ row.suff }}</td><td>{{ row.n }}</td></tr>
+{% if row.untrusted %}<tr><td colspan="6" class="warn">{{ row.method }}: {{ untrusted }}</td></tr>{% endif %}{% endfor %}
 </table>{% endif %}
 {% if s.rank_agreement %}<h2>Rank agreement</h2><table><tr><th>methods</th><th>Spearman ρ</th><th>n</th></tr>
 {% for ra in s.rank_agreement %}<tr><td>{{ ra.methods|join(" vs ") }}</td><td>{{ fmt(ra.spearman) }}</td><td>{{ ra.n }}</td></tr>{% endfor %}
@@ -190,8 +206,11 @@ def _side(e: Explanation) -> dict[str, Any]:
     attrs = []
     for a in e.attributions:
         cells = [{"word": w, "colour": _colour(c), "title": f"{s:+.5f}"} for w, s, c in zip(e.words, a.word_scores, a.scaled_word_scores)]
+        f = a.faithfulness
         attrs.append({"method": a.method, "delta": a.delta, "relative_delta": a.relative_delta, "n_steps": a.n_steps,
-                      "converged": a.converged, "cells": cells})
+                      "converged": a.converged, "cells": cells, "untrusted": bool(f.get("no_better_than_random")),
+                      "faith": f"{f['aopc_comprehensiveness']:+.4f} vs random order {f['aopc_random_comprehensiveness']:+.4f}; "
+                               f"difference {_over(f)}" if f.get("n_words") else None})
     return {"target": e.target, "value": e.value, "baseline_value": e.baseline_value, "truncated": e.truncated, "attributions": attrs}
 
 
@@ -212,5 +231,6 @@ def render_html(explanations: ExplanationSet) -> str:
             continue
         faith.append({"method": m, "comp": f"{c['mean']:+.4f} {_ci(c)}",
                       "rand": f"{s['aopc_random_comprehensiveness']['mean']:+.4f} {_ci(s['aopc_random_comprehensiveness'])}",
-                      "suff": f"{s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}", "n": c["n"]})
-    return env.from_string(_TEMPLATE).render(s=explanations, examples=examples, faith=faith, fmt=_fmt)
+                      "suff": f"{s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}", "n": c["n"],
+                      "over": _over(s), "untrusted": bool(s.get("no_better_than_random"))})
+    return env.from_string(_TEMPLATE).render(s=explanations, examples=examples, faith=faith, fmt=_fmt, untrusted=UNTRUSTED)

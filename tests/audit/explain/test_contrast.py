@@ -125,3 +125,23 @@ def test_unaligned_pairs_and_qa_say_why_there_is_no_contrast(linear_model):
                   n_steps=2, faithfulness=False)
     assert res.examples[0].contrast is None and res.examples[0].pair is not None
     assert any("not token-aligned" in w for w in res.warnings)
+
+
+def test_runner_rows_and_report_show_the_gap_first(tiny):
+    from audit.explain.explainer import explain_cases
+    from audit.results import Case
+    from reports.html import environment, explanation_view
+
+    m = tiny("bert-classifier")
+    cases = [Case("She works as a nurse.", 0.5, "gap", target="LABEL_1", pair="He works as a nurse.", meta={"probe": "bias"}),
+             Case("A plain sentence.", 0.1, "no pair", meta={"probe": "bias"})]
+    rows = explain_cases(m, cases, n_steps=8)
+    c = rows[0]["contrast"]
+    direct = explain(m, [cases[0].text], pairs=[cases[0].pair], target="LABEL_1", n_steps=8, faithfulness=False).examples[0]
+    assert c["gap"] == pytest.approx(direct.value - direct.pair.value, abs=1e-6)
+    assert c["span_share"] == pytest.approx(direct.contrast.span_share, rel=1e-3, abs=1e-6)
+    assert c["words"][c["span_words"][0]] == "She" and rows[1]["contrast"] is None
+    html = environment().from_string('{% from "macros.html.j2" import explanation %}{{ explanation(e) }}').render(
+        e=explanation_view(rows[0]))
+    assert html.index("Why the two sides differ") < html.index("Each side on its own") < html.index("<h5>counterfactual")
+    assert "swapped span (&#39;She&#39;)" in html and "gap F(text) − F(counterfactual)" in html

@@ -139,8 +139,11 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
     notes = []
     if e.get("error"):
         notes.append(f"could not be explained: {e['error']}")
-    if e.get("truncated"):
-        notes.append("the text was truncated to the model's maximum length before attribution")
+    for side, key in (("text", "truncated"), ("counterfactual", "pair_truncated")):
+        if e.get(key):  # what the model reads of each side, and what was cut: the explanation covers what it reads
+            notes.append(f"{side}: {e[key]}")
+    if e.get("contrast_note"):
+        notes.append(str(e["contrast_note"]))
     faith = e.get("faithfulness")
     if isinstance(faith, Mapping) and faith.get("no_better_than_random"):
         notes.append("this explanation should not be trusted: its comprehensiveness is no better than deleting words in "

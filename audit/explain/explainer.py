@@ -293,6 +293,11 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
     return out
 
 
+def _no_contrast(head: Head, e: Explanation) -> str:
+    return head.contrast_skipped or (f"no contrastive decomposition: the two sides share under {MIN_SHARED:.0%} of their "
+                                     "tokens (not token-aligned); each side is explained on its own")
+
+
 def _contrast_row(c: Contrast) -> dict[str, Any]:
     """The gap decomposition for the report: the figures, the words with their scores and the summary in words."""
     from audit.explain.render import contrast_summary
@@ -369,7 +374,9 @@ def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps:
             "pair_prediction": e.pair.prediction if e.pair else None,
             "pair_delta": e.pair.delta if e.pair else None,
             "pair_converged": e.pair.attributions[0].converged if e.pair else None,
+            "pair_truncated": e.pair.truncated if e.pair else None,
             "contrast": _contrast_row(e.contrast) if e.contrast else None,
+            "contrast_note": _no_contrast(head, e) if e.pair and not e.contrast else None,
         })
         out.append(row)
     if result is not None and out:

@@ -84,7 +84,9 @@ def encode(model: AuditedModel, texts: Sequence[str], *, truncate: bool) -> list
             offsets = offsets[:keep] + [(0, 0)] * len(tail)
             word_ids = word_ids[:keep] + [None] * len(tail)
             shown = dropped if len(dropped) <= 80 else f"{dropped[:40]} … {dropped[-30:]}"
-            truncated = f"{len(full['input_ids'][i]) - len(ids)} tokens cut after {text[max(0, last_end - 30):last_end]!r}: {shown!r}"
+            truncated = (f"the model reads the first {len(ids)} of {len(full['input_ids'][i])} tokens (characters 0–{last_end} "
+                         f"of {len(text)}); {len(full['input_ids'][i]) - len(ids)} tokens cut after "
+                         f"{text[max(0, last_end - 30):last_end]!r}: {shown!r}")
         if bos is not None and (not ids or ids[0] != bos):
             ids, offsets, word_ids = [bos] + ids, [(0, 0)] + offsets, [None] + word_ids
         special = [t in specials for t in ids]

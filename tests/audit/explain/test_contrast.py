@@ -145,3 +145,24 @@ def test_runner_rows_and_report_show_the_gap_first(tiny):
         e=explanation_view(rows[0]))
     assert html.index("Why the two sides differ") < html.index("Each side on its own") < html.index("<h5>counterfactual")
     assert "swapped span (&#39;She&#39;)" in html and "gap F(text) − F(counterfactual)" in html
+
+
+def test_long_text_says_what_the_model_reads_and_what_was_cut(tiny):
+    """A needle case: the long side is explained as the model reads it (its first tokens), the pair (the needle
+    alone) in full; the rows and the report say what each side's model input is and what was cut."""
+    from audit.explain.explainer import explain_cases
+    from audit.results import Case
+    from reports.html import explanation_view
+
+    m = tiny("bert-classifier")
+    filler = " ".join(["the river runs past the old mill"] * 20)
+    text = filler + " The customer was furious."
+    rows = explain_cases(m, [Case(text, 1.0, "flip", target="LABEL_1", pair="The customer was furious.", meta={"probe": "needle"})],
+                         n_steps=4)
+    r = rows[0]
+    ids = m.tokenizer(text)["input_ids"]
+    assert r["truncated"].startswith(f"the model reads the first {m.max_length} of {len(ids)} tokens")
+    assert "furious" not in r["words"] and "furious" in r["pair_words"] and r["pair_truncated"] is None
+    assert r["contrast"] is None and "not token-aligned" in r["contrast_note"]
+    note = explanation_view(r)["note"]
+    assert f"text: the model reads the first {m.max_length}" in note and "not token-aligned" in note

@@ -77,6 +77,7 @@ def explain(
     seed: int = 0,
     question: str | Sequence[str | None] | None = None,
     pair_question: str | Sequence[str | None] | None = None,
+    randomisation_check: bool = False,
 ) -> ExplanationSet:
     """Attribute the model's output on each text to its tokens and words.
 
@@ -87,7 +88,8 @@ def explain(
     ``question``: question-answering models only, the question(s) asked of the texts (the contexts); a target
     there is an answer text of the context (default: the model's best span). ``pair_question``: the question
     of each pair's context (default: the same question). Sequence-to-sequence: ``target`` is the target text
-    (default: the model's greedy output).
+    (default: the model's greedy output). ``randomisation_check``: also attribute the texts with a copy of the
+    model whose top layer is re-initialised and report the rank correlation (audit.explain.sanity).
     """
     t0 = time.perf_counter()
     if isinstance(texts, str):
@@ -146,6 +148,10 @@ def explain(
         contrasts = _contrasts(head, [jobs[i] for i in with_pair], jobs[len(texts):], base_id, budget, grad_budget, opts,
                                [float(value[i]) for i in with_pair], [float(v) for v in value[len(texts):]],
                                completeness_tol, warnings)
+    randomisation: dict[str, Any] = {}
+    if randomisation_check:
+        randomisation = _randomisation(head, jobs[: len(texts)], methods[0], attributions[methods[0]][: len(texts)], base_id,
+                                       budget, grad_budget, opts, completeness_tol)
     backoffs = budget.backoffs + grad_budget.backoffs
     if backoffs:
         warnings.append(f"the token budget was halved {backoffs} times after running out of GPU memory")
@@ -175,7 +181,7 @@ def explain(
         tops[i] = _with(tops[i], pair=examples[len(texts) + k], contrast=contrasts[k])
     return ExplanationSet(
         model=model.info.spec, task=model.task, methods=methods, quantity=head.quantity, baseline=baseline,
-        examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement),
+        examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement), randomisation=randomisation,
         settings={"n_steps": n_steps, "completeness_tol": completeness_tol, "float_floor": FLOAT_FLOOR, "max_steps": n_steps * MAX_STEP_FACTOR,
                   "integration": "gausslegendre", "internal_batch_size": internal_batch_size, "window": window,
                   "n_samples": n_samples, "seed": seed, "token_budget": budget.tokens, "truncate": truncate,
@@ -184,6 +190,24 @@ def explain(
                   **({"faithfulness_skipped": head.faithfulness_skipped} if head.faithfulness_skipped else {})},
         warnings=tuple(dict.fromkeys(warnings)), seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _randomisation(head: Head, jobs: list[Job], method: str, trained: list[Attribution], base_id: int, budget: Budget,
+                   grad_budget: Budget, opts: Options, tol: float) -> dict[str, Any]:
+    """Adebayo et al.'s check for ``method``: the same jobs and targets, attributed by the randomised model."""
+    from audit.explain import sanity
+
+    def again(h: Head) -> list[tuple[float, ...]]:
+        rows = [list(j.enc.ids) for j in jobs] + [_baseline_row(j, base_id) for j in jobs]
+        ends = score_rows(h, rows, [j.target for j in jobs] * 2, [j.target.position for j in jobs] * 2, budget)
+        if method == "ig":
+            attrs = _ig_until_complete(h, jobs, base_id, grad_budget, opts, ends[: len(jobs)], ends[len(jobs):], tol)
+        else:
+            b = grad_budget if method in ("gxi", "saliency") else budget
+            attrs = [_attribution(method, j, o) for j, o in zip(jobs, attribute(method, h, jobs, base_id, b, opts))]
+        return [a.word_scores for a in attrs]
+
+    return {"method": method, **sanity.check(head, [a.word_scores for a in trained], again, seed=opts.seed)}
 
 
 def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: int, budget: Budget, grad_budget: Budget,

@@ -131,9 +131,19 @@ def render_table(explanations: ExplanationSet) -> str:
     for ra in explanations.rank_agreement:
         out.append(f"rank agreement {ra['methods'][0]} vs {ra['methods'][1]}: Spearman ρ {_fmt(ra['spearman'], 3)} "
                    f"{_ci(ra)}, n = {ra['n']}")
+    if explanations.randomisation:
+        out.append(randomisation_line(explanations.randomisation))
     for w in explanations.warnings:
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def randomisation_line(r: dict[str, Any]) -> str:
+    """The randomisation check's figure in words."""
+    per = ", ".join(_fmt(x, 3) for x in r["spearman"])
+    return (f"randomisation check ({r['method']}; {r['layer']} re-initialised, seed {r['seed']}): Spearman ρ between the "
+            f"trained and the randomised model's word attributions {_fmt(r['mean'], 3)} {_ci(r)} over {r['n']} texts "
+            f"(per text: {per}); near 1 = the explanation barely depends on that layer, near 0 = it does")
 
 
 def _over(f: dict[str, Any]) -> str:
@@ -195,6 +205,7 @@ relative, {{ a.n_steps }} steps{{ '' if a.converged else ', not converged' }})</
 {% for row in faith %}<tr><td>{{ row.method }}</td><td>{{ row.comp }}</td><td>{{ row.rand }}</td><td>{{ row.over }}</td><td>{{ row.suff }}</td><td>{{ row.n }}</td></tr>
 {% if row.untrusted %}<tr><td colspan="6" class="warn">{{ row.method }}: {{ untrusted }}</td></tr>{% endif %}{% endfor %}
 </table>{% endif %}
+{% if s.randomisation %}<h2>Model-parameter randomisation check</h2><p>{{ randomisation }}</p>{% endif %}
 {% if s.rank_agreement %}<h2>Rank agreement</h2><table><tr><th>methods</th><th>Spearman ρ</th><th>n</th></tr>
 {% for ra in s.rank_agreement %}<tr><td>{{ ra.methods|join(" vs ") }}</td><td>{{ fmt(ra.spearman) }}</td><td>{{ ra.n }}</td></tr>{% endfor %}
 </table>{% endif %}
@@ -233,4 +244,6 @@ def render_html(explanations: ExplanationSet) -> str:
                       "rand": f"{s['aopc_random_comprehensiveness']['mean']:+.4f} {_ci(s['aopc_random_comprehensiveness'])}",
                       "suff": f"{s['aopc_sufficiency']['mean']:+.4f} {_ci(s['aopc_sufficiency'])}", "n": c["n"],
                       "over": _over(s), "untrusted": bool(s.get("no_better_than_random"))})
-    return env.from_string(_TEMPLATE).render(s=explanations, examples=examples, faith=faith, fmt=_fmt, untrusted=UNTRUSTED)
+    return env.from_string(_TEMPLATE).render(s=explanations, examples=examples, faith=faith, fmt=_fmt, untrusted=UNTRUSTED,
+                                             randomisation=randomisation_line(explanations.randomisation)
+                                             if explanations.randomisation else "")

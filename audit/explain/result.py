@@ -99,6 +99,8 @@ class ExplanationSet:
     examples: tuple[Explanation, ...]
     faithfulness: dict[str, Any] = field(default_factory=dict)
     rank_agreement: tuple[dict[str, Any], ...] = ()
+    randomisation: dict[str, Any] = field(default_factory=dict)
+    """The model-parameter randomisation check (audit.explain.sanity), when asked for."""
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -112,6 +114,7 @@ class ExplanationSet:
 
     def to_dict(self) -> dict[str, Any]:
         d = _clean({k: getattr(self, k) for k in ("model", "task", "methods", "quantity", "baseline", "faithfulness",
-                                                  "rank_agreement", "settings", "warnings", "seconds", "normalization")})
+                                                  "rank_agreement", "randomisation", "settings", "warnings", "seconds",
+                                                  "normalization")})
         d["examples"] = [e.to_dict() for e in self.examples]
         return d

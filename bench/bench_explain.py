@@ -38,8 +38,6 @@ def sentences(n: int) -> list[str]:
 
 def one_per_call(model, texts: list[str], n_steps: int = 50) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
     """transformers-interpret style: one text per call, a separate forward pass to find the target."""
-    from captum.attr import LayerIntegratedGradients
-
     from audit.explain.targets import head_for
     from audit.explain.words import special_ids
 

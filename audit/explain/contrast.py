@@ -14,9 +14,9 @@ texts and the part of it the fills change (``alignment_effect``); it is 0 when n
 What the decomposition can and cannot say. Tokens outside the swapped span have the same embedding on both
 sides, so IG gives them exactly 0 (its dummy axiom): the span's share of the attributions is the whole gap. How
 much of the gap the swapped words carry *on their own* and how much comes *through the rest of the sentence*
-is measured by two more forward passes: the swapped words with every other (non-special) token replaced by
-the baseline token on both sides — ``own_effect`` — and ``context_effect`` = gap − own_effect (their
-interaction with the sentence).
+is measured by two more forward passes: the swapped words with every other token replaced by the baseline
+token on both sides (special tokens and the token the target is read at are kept) — ``own_effect`` — and
+``context_effect`` = gap − own_effect (their interaction with the sentence).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from audit.explain.targets import Target
 from audit.explain.words import Encoded
 
 MIN_SHARED = 0.5
-"""Pairs whose token alignment shares fewer than this fraction of the longer side's word tokens are not
-contrasted (a translation, a paraphrase): their 'swapped span' would be nearly the whole text."""
+"""Pairs whose token alignment matches fewer than this fraction of the longer side's tokens (special tokens
+included) are not contrasted (a translation, a paraphrase): their 'swapped span' would be nearly the whole text."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,9 @@ def contrast_job(text: Encoded, pair: Encoded, target: Target, tokenizer: Any, f
 
 
 def own_rows(job: Job, al: Aligned, base_id: int) -> tuple[list[int], list[int]]:
-    """Both aligned rows with every token outside the swapped span (specials kept) set to the baseline token."""
-    keep = [s or sp for s, sp in zip(al.in_span, job.enc.special)]
+    """Both aligned rows with every token outside the swapped span set to the baseline token (specials and the
+    token the target is read at — a token label's token, a causal LM's last token — are kept)."""
+    keep = [s or sp or p == job.target.position for p, (s, sp) in enumerate(zip(al.in_span, job.enc.special))]
     return ([t if k else base_id for t, k in zip(al.text_ids, keep)], [t if k else base_id for t, k in zip(al.pair_ids, keep)])
 
 

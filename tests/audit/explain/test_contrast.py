@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import wrap
 
 from audit.explain.contrast import align
 from audit.explain.explainer import FLOAT_FLOOR, explain

@@ -16,7 +16,8 @@ from audit.explain.batching import Budget, Job, score_rows
 from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
 from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.result import Attribution, Explanation, ExplanationSet
-from audit.explain.targets import Head, head_for
+from audit.explain.targets import ClassifierHead, Head, Target, ZeroShotHead, head_for
+from audit.explain.words import Encoded, encode_windows
 from audit.models import AuditedModel
 from audit.results import Case, _clean
 
@@ -78,6 +79,7 @@ def explain(
     question: str | Sequence[str | None] | None = None,
     pair_question: str | Sequence[str | None] | None = None,
     randomisation_check: bool = False,
+    windows: bool = False,
 ) -> ExplanationSet:
     """Attribute the model's output on each text to its tokens and words.
 
@@ -90,6 +92,8 @@ def explain(
     of each pair's context (default: the same question). Sequence-to-sequence: ``target`` is the target text
     (default: the model's greedy output). ``randomisation_check``: also attribute the texts with a copy of the
     model whose top layer is re-initialised and report the rank correlation (audit.explain.sanity).
+    ``windows`` (classifiers and zero-shot): explain a text over the model's limit window by window, as the
+    window strategies read it (one example per window, each window's own prediction and log-odds).
     """
     t0 = time.perf_counter()
     if isinstance(texts, str):
@@ -111,8 +115,19 @@ def explain(
     pair_questions = _per_text(pair_question, len(texts), "pair_question") if pair_question is not None else questions
     if pair_question is not None and questions is not None:
         pair_questions = [pq if pq is not None else q for pq, q in zip(pair_questions, questions)]  # type: ignore[arg-type]
-    encoded = head.encode(texts, targets, questions, truncate=truncate)
-    resolved = head.resolve(encoded, targets)
+    if windows:
+        if not isinstance(head, (ClassifierHead, ZeroShotHead)) or pairs is not None or question is not None:
+            raise AuditError("per-window explanations (windows=True, --windows) apply to text classifiers and zero-shot "
+                             "models, for texts without a pair or a question")
+        per = encode_windows(model, texts)
+        targets = [t for t, w in zip(targets, per) for _ in w]
+        encoded = [e for w in per for e in w]
+        texts = [e.text for e in encoded]
+        resolved = _window_targets(head, encoded, targets, Budget(token_budget or model.engine.token_budget, head.device))
+        pair_list = [None] * len(texts)
+    else:
+        encoded = head.encode(texts, targets, questions, truncate=truncate)
+        resolved = head.resolve(encoded, targets)
     with_pair = [i for i, p in enumerate(pair_list) if p is not None]
     pair_enc = head.encode([pair_list[i] for i in with_pair], [targets[i] for i in with_pair],
                            [pair_questions[i] for i in with_pair] if pair_questions is not None else None,
@@ -168,7 +183,10 @@ def explain(
             summary[m] = faith.summarise(per[m], seed=seed)
     if len(methods) > 1:
         agreement = faith.rank_agreement(word_scores, seed=seed)
-    for j in jobs:
+    if windows and any(e.truncated for e in encoded):
+        warnings.append("texts over the model's limit are explained window by window, as the window strategies read "
+                        "them: each window is its own example with its own prediction (window_mean averages them)")
+    for j in [] if windows else jobs:  # a window's note is not a cut: every token is read in some window
         if j.enc.truncated and head.needs_question:
             warnings.append(j.enc.truncated)
         elif j.enc.truncated:
@@ -190,6 +208,23 @@ def explain(
                   **({"faithfulness_skipped": head.faithfulness_skipped} if head.faithfulness_skipped else {})},
         warnings=tuple(dict.fromkeys(warnings)), seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _window_targets(head: Head, encoded: list[Encoded], targets: Sequence[str | None], budget: Budget) -> list[Target]:
+    """Targets of window rows from the rows themselves: every label's log-odds F_k on the window, P_k = sigmoid(F_k)
+    (the adapter's own probability of the text would be of its first window only)."""
+    m = head.adapter
+    labels = list(m.labels)  # type: ignore[attr-defined]
+    rows = [list(e.ids) for e in encoded] * len(labels)
+    every = [Target(lab, k) for k, lab in enumerate(labels) for _ in encoded]
+    prob = 1 / (1 + np.exp(-score_rows(head, rows, every, [0] * len(rows), budget).reshape(len(labels), len(encoded))))
+    out = []
+    for j, t in enumerate(targets):
+        top = int(np.argmax(prob[:, j]))
+        idx = m.label_index(t) if t is not None else top  # type: ignore[attr-defined]
+        out.append(Target(labels[idx], idx, prediction={"label": labels[top], "score": float(prob[top, j]),
+                                                        "target_prob": float(prob[idx, j])}))
+    return out
 
 
 def _randomisation(head: Head, jobs: list[Job], method: str, trained: list[Attribution], base_id: int, budget: Budget,

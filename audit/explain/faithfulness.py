@@ -27,6 +27,7 @@ AOPC_K = (1, 5, 10, 20, 50)
 RANDOM_ORDERS = 10
 UNTRUSTED = ("comprehensiveness no better than deleting words in random order (the 95% interval of the AOPC "
              "difference includes 0): do not trust this explanation's ranking of words")
+UNTRUSTED_SET = UNTRUSTED.replace("this explanation's", "these explanations'")
 
 
 def no_better_than_random(ci: Sequence[float] | None) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment
 
 from audit.explain.contrast import Contrast
-from audit.explain.faithfulness import UNTRUSTED
+from audit.explain.faithfulness import UNTRUSTED, UNTRUSTED_SET
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 
 BAR_WIDTH = 20
@@ -46,7 +46,7 @@ def _header(e: Explanation) -> list[str]:
              f"value:     F(x) = {e.value:.4f}{_prob(e.quantity, e.value)}   F(baseline) = {e.baseline_value:.4f}"
              f"{_prob(e.quantity, e.baseline_value)}   prediction: {pred}"]
     if e.truncated:
-        lines.append(f"truncated: {e.truncated}")
+        lines.append(f"input:     {e.truncated}")
     return lines
 
 
@@ -127,7 +127,7 @@ def render_table(explanations: ExplanationSet) -> str:
                    + (" (too few to conclude)" if s.get("too_few") else ""))
         if "comprehensiveness_over_random" in s:
             out.append(f"{m}: comprehensiveness over random order {_over(s)}"
-                       + (f" — {UNTRUSTED.replace('this explanation', 'these explanations')}" if s.get("no_better_than_random") else ""))
+                       + (f" — {UNTRUSTED_SET}" if s.get("no_better_than_random") else ""))
     for ra in explanations.rank_agreement:
         out.append(f"rank agreement {ra['methods'][0]} vs {ra['methods'][1]}: Spearman ρ {_fmt(ra['spearman'], 3)} "
                    f"{_ci(ra)}, n = {ra['n']}")

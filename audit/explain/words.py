@@ -125,7 +125,7 @@ def encode_windows(model: AuditedModel, texts: Sequence[str]) -> list[list[Encod
         words, word_of_token = _group(text[a:z], offsets, word_ids, special)
         note = None
         if counts[i] > 1:
-            note = (f"window {len(out[i]) + 1} of {counts[i]}: the model reads tokens {start + 1}–{end} of {len(ids)} "
+            note = (f"window {len(out[i]) + 1} of {counts[i]}: the model reads text tokens {start + 1}–{end} of {len(ids)} "
                     f"(characters {a}–{z} of {len(text)}) here, and each window separately")
         out[i].append(Encoded(text[a:z], tuple(row), tuple(tok.convert_ids_to_tokens(list(row))), tuple(special),
                               tuple(word_of_token), tuple(words), note))

@@ -24,7 +24,7 @@ def test_each_window_is_what_the_model_reads_and_they_average_to_its_decision(ti
             1e-3 * abs(e.value - e.baseline_value) + FLOAT_FLOOR * max(1, abs(e.value))
         assert 1 / (1 + np.exp(-e.value)) == pytest.approx(e.prediction["target_prob"], abs=1e-5)
     n_long = owner.count(0)
-    assert all(f"of {n_long}: the model reads tokens" in e.truncated for e in res.examples[:n_long])
+    assert all(f"of {n_long}: the model reads text tokens" in e.truncated for e in res.examples[:n_long])
     assert res.examples[-1].truncated is None and res.examples[-1].text == "A short one."
     assert "furious" in res.examples[n_long - 1].words and "furious" not in res.examples[0].words
     # the adapter's decision on the long text averages its windows' probabilities (window_mean)

@@ -165,3 +165,17 @@ def test_long_text_says_what_the_model_reads_and_what_was_cut(tiny):
     assert r["contrast"] is None and "not token-aligned" in r["contrast_note"]
     note = explanation_view(r)["note"]
     assert f"text: the model reads the first {m.max_length}" in note and "not token-aligned" in note
+
+
+def test_cli_pair_prints_the_gap_and_writes_it_first_in_the_html(tiny_path, tmp_path, capsys):
+    from audit.cli import main
+
+    out = tmp_path / "pair.html"
+    assert main(["explain", str(tiny_path("bert-classifier")), "The <b>nurse</b> was tired.", "--pair",
+                 "The <b>doctor</b> was tired.", "--target", "LABEL_1", "--n-steps", "8", "--html", str(out), "--offline"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("gap F(text) − F(counterfactual)") < text.index("swapped span") < text.index("[1] counterfactual pair")
+    assert "the swapped words on their own" in text
+    html = out.read_text()
+    assert "<b>nurse" not in html and "&lt;b&gt;nurse" in html  # every string escaped
+    assert html.index("Why the text and its counterfactual differ") < html.index("counterfactual pair")

@@ -144,7 +144,7 @@ def explain(
     attributions: dict[str, list[Attribution]] = {}
     warnings: list[str] = []
     for m in methods:
-        b = grad_budget if m in ("ig", "gxi", "saliency") else budget
+        b = _budget_for(m, budget, grad_budget)
         if m == "ig":
             attributions[m] = _ig_until_complete(head, jobs, base_id, b, opts, value, base_value, completeness_tol)
             bad = sum(not a.converged for a in attributions[m])
@@ -210,6 +210,11 @@ def explain(
     )
 
 
+def _budget_for(method: str, budget: Budget, grad_budget: Budget) -> Budget:
+    """Gradient methods keep activations for the backward pass: they get the smaller budget."""
+    return grad_budget if method in ("ig", "gxi", "saliency") else budget
+
+
 def _window_targets(head: Head, encoded: list[Encoded], targets: Sequence[str | None], budget: Budget) -> list[Target]:
     """Targets of window rows from the rows themselves: every label's log-odds F_k on the window, P_k = sigmoid(F_k)
     (the adapter's own probability of the text would be of its first window only)."""
@@ -238,7 +243,7 @@ def _randomisation(head: Head, jobs: list[Job], method: str, trained: list[Attri
         if method == "ig":
             attrs = _ig_until_complete(h, jobs, base_id, grad_budget, opts, ends[: len(jobs)], ends[len(jobs):], tol)
         else:
-            b = grad_budget if method in ("gxi", "saliency") else budget
+            b = _budget_for(method, budget, grad_budget)
             attrs = [_attribution(method, j, o) for j, o in zip(jobs, attribute(method, h, jobs, base_id, b, opts))]
         return [a.word_scores for a in attrs]
 

@@ -6,6 +6,7 @@ that slipped through could neither run nor load anything.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -163,6 +164,8 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
             tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
         if number(value) is not None:
             label += f" · {e.get('quantity') or 'target score'} {number(value):.3g}"
+            if str(e.get("quantity") or "").startswith("log-odds"):  # the probability the log-odds stand for
+                label += f" (P {1 / (1 + math.exp(-max(number(value), -700))):.3g})"
         if prediction is not None:
             label += f" · predicted {_prediction(prediction)}"
         sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})

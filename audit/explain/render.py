@@ -188,7 +188,7 @@ by the example's largest |word score| (hover a word for its raw score). {{ s.nor
 <div class="{{ 'pair' if e.pair else '' }}">
 {% for side in [e, e.pair] if side %}
 <div><p class="meta">{{ 'counterfactual pair' if loop.index == 2 else 'text' }} · target <b>{{ side.target }}</b> ·
-F(x) {{ '%.4f'|format(side.value) }} · F(baseline) {{ '%.4f'|format(side.baseline_value) }}
+F(x) {{ '%.4f'|format(side.value) }}{{ side.p }} · F(baseline) {{ '%.4f'|format(side.baseline_value) }}{{ side.p_base }}
 {% if side.truncated %}· <span class="warn">truncated: {{ side.truncated }}</span>{% endif %}</p>
 {% for a in side.attributions %}
 <p><b>{{ a.method }}</b>{% if a.delta is not none %} <span class="meta">(completeness gap {{ '%.1e'|format(a.relative_delta) }}
@@ -222,7 +222,8 @@ def _side(e: Explanation) -> dict[str, Any]:
                       "converged": a.converged, "cells": cells, "untrusted": bool(f.get("no_better_than_random")),
                       "faith": f"{f['aopc_comprehensiveness']:+.4f} vs random order {f['aopc_random_comprehensiveness']:+.4f}; "
                                f"difference {_over(f)}" if f.get("n_words") else None})
-    return {"target": e.target, "value": e.value, "baseline_value": e.baseline_value, "truncated": e.truncated, "attributions": attrs}
+    return {"target": e.target, "value": e.value, "baseline_value": e.baseline_value, "truncated": e.truncated, "attributions": attrs,
+            "p": _prob(e.quantity, e.value), "p_base": _prob(e.quantity, e.baseline_value)}
 
 
 def _contrast(c: Contrast) -> dict[str, Any]:

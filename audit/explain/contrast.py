@@ -37,11 +37,13 @@ included) are not contrasted (a translation, a paraphrase): their 'swapped span'
 
 @dataclass(frozen=True)
 class Aligned:
-    """Two token rows of equal length; ``origin`` is each position's index in the text (None for a fill)."""
+    """Two token rows of equal length; ``origin``/``pair_origin``: each position's index in the text / in the
+    pair (None for a fill)."""
 
     text_ids: tuple[int, ...]
     pair_ids: tuple[int, ...]
     origin: tuple[int | None, ...]
+    pair_origin: tuple[int | None, ...]
     in_span: tuple[bool, ...]
     fills: int
     shared: float
@@ -53,6 +55,7 @@ def align(text: Sequence[int], pair: Sequence[int], fill: int) -> Aligned:
     a_out: list[int] = []
     b_out: list[int] = []
     origin: list[int | None] = []
+    pair_origin: list[int | None] = []
     span: list[bool] = []
     fills = 0
     matcher = difflib.SequenceMatcher(None, list(text), list(pair), autojunk=False)
@@ -61,23 +64,26 @@ def align(text: Sequence[int], pair: Sequence[int], fill: int) -> Aligned:
             a_out += text[i1:i2]
             b_out += pair[j1:j2]
             origin += range(i1, i2)
+            pair_origin += range(j1, j2)
             span += [False] * (i2 - i1)
             continue
         n = max(i2 - i1, j2 - j1)
         a_out += list(text[i1:i2]) + [fill] * (n - (i2 - i1))
         b_out += list(pair[j1:j2]) + [fill] * (n - (j2 - j1))
         origin += list(range(i1, i2)) + [None] * (n - (i2 - i1))
+        pair_origin += list(range(j1, j2)) + [None] * (n - (j2 - j1))
         span += [True] * n
         fills += 2 * n - (i2 - i1) - (j2 - j1)
     matched = sum(b.size for b in matcher.get_matching_blocks())
-    return Aligned(tuple(a_out), tuple(b_out), tuple(origin), tuple(span), fills, matched / max(len(text), len(pair), 1))
+    return Aligned(tuple(a_out), tuple(b_out), tuple(origin), tuple(pair_origin), tuple(span), fills,
+                   matched / max(len(text), len(pair), 1))
 
 
 @dataclass(frozen=True)
 class Contrast:
     """The gap of one pair, attributed to the text's tokens (IG from the counterfactual to the text).
 
-    ``value``/``pair_value``: F(text), F(counterfactual) of the real texts; ``aligned_value``/``aligned_pair_value``:
+    ``value``/``pair_value``: F(text), F(counterfactual) of the real texts (the same target, read at aligned tokens); ``aligned_value``/``aligned_pair_value``:
     F on the aligned rows (equal to them when ``fills`` is 0); the attributions sum to their difference within
     ``delta``. ``span_share``/``rest_share``: Σ attributions over the swapped span / over every other token.
     ``own_effect``: the gap with every non-span token replaced by the baseline token; ``context_effect`` = gap − it.
@@ -137,8 +143,11 @@ class Contrast:
         return _clean(d)
 
 
-def contrast_job(text: Encoded, pair: Encoded, target: Target, tokenizer: Any, fill: int) -> tuple[Job, Aligned] | None:
-    """The IG job integrating from ``pair`` to ``text`` (None when the two are not token-aligned enough)."""
+def contrast_job(text: Encoded, pair: Encoded, target: Target, pair_target: Target, tokenizer: Any,
+                 fill: int) -> tuple[Job, Aligned, Target] | None:
+    """The IG job integrating from ``pair`` to ``text``, and the target F(pair) is read with: the text's target at
+    the pair's token aligned with the text's target token (the pair's own target position where that token was
+    swapped). None when the two are not token-aligned enough."""
     al = align(text.ids, pair.ids, fill)
     if al.shared < MIN_SHARED:
         return None
@@ -171,10 +180,11 @@ def contrast_job(text: Encoded, pair: Encoded, target: Target, tokenizer: Any, f
     mapped = {o: p for p, o in enumerate(al.origin) if o is not None}
     enc = Encoded(text.text, al.text_ids, tuple(tokenizer.convert_ids_to_tokens(list(al.text_ids))), tuple(special),
                   tuple(word_of_token), tuple(words), text.truncated)
-    job = Job(enc, dataclasses.replace(target, position=mapped.get(target.position, len(al.origin) - 1),
-                                       segment=mapped.get(target.segment, 0) if target.segment else 0),
+    at = mapped.get(target.position, len(al.origin) - 1)
+    job = Job(enc, dataclasses.replace(target, position=at, segment=mapped.get(target.segment, 0) if target.segment else 0),
               baseline=al.pair_ids)
-    return job, al
+    pair_at = al.pair_origin[at] if not al.in_span[at] and al.pair_origin[at] is not None else pair_target.position
+    return job, al, dataclasses.replace(target, position=pair_at)
 
 
 def own_rows(job: Job, al: Aligned, base_id: int) -> tuple[list[int], list[int]]:

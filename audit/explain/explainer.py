@@ -161,8 +161,7 @@ def explain(
         warnings.append(head.contrast_skipped)
     elif with_pair:
         contrasts = _contrasts(head, [jobs[i] for i in with_pair], jobs[len(texts):], base_id, budget, grad_budget, opts,
-                               [float(value[i]) for i in with_pair], [float(v) for v in value[len(texts):]],
-                               completeness_tol, warnings)
+                               [float(value[i]) for i in with_pair], completeness_tol, warnings)
     randomisation: dict[str, Any] = {}
     if randomisation_check:
         randomisation = _randomisation(head, jobs[: len(texts)], methods[0], attributions[methods[0]][: len(texts)], base_id,
@@ -251,11 +250,10 @@ def _randomisation(head: Head, jobs: list[Job], method: str, trained: list[Attri
 
 
 def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: int, budget: Budget, grad_budget: Budget,
-               opts: Options, values: list[float], pair_values: list[float], tol: float,
-               warnings: list[str]) -> list[Contrast | None]:
+               opts: Options, values: list[float], tol: float, warnings: list[str]) -> list[Contrast | None]:
     """IG from each counterfactual to its text (all pairs in the same batched captum calls), with the aligned
     end values, and the swapped words' own effect from two more rows per pair (one batched scoring pass)."""
-    built = [contrast_job(t.enc, p.enc, t.target, head.adapter.tokenizer, base_id) for t, p in zip(text_jobs, pair_jobs)]
+    built = [contrast_job(t.enc, p.enc, t.target, p.target, head.adapter.tokenizer, base_id) for t, p in zip(text_jobs, pair_jobs)]
     keep = [k for k, b in enumerate(built) if b is not None]
     if len(keep) < len(built):
         warnings.append(f"{len(built) - len(keep)} pair(s) share under {MIN_SHARED:.0%} of their tokens (not token-aligned): "
@@ -265,10 +263,12 @@ def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: 
         return out
     cjobs = [built[k][0] for k in keep]  # type: ignore[index]
     aligned = [built[k][1] for k in keep]  # type: ignore[index]
+    pair_targets = [built[k][2] for k in keep]  # type: ignore[index]
     own = [own_rows(j, al, base_id) for j, al in zip(cjobs, aligned)]
-    rows = [list(j.enc.ids) for j in cjobs] + [list(j.baseline or ()) for j in cjobs] + [o[0] for o in own] + [o[1] for o in own]
-    targets = [j.target for j in cjobs] * 4
-    ends = score_rows(head, rows, targets, [t.position for t in targets], budget).reshape(4, len(cjobs))
+    rows = ([list(j.enc.ids) for j in cjobs] + [list(j.baseline or ()) for j in cjobs] + [o[0] for o in own]
+            + [o[1] for o in own] + [list(pair_jobs[k].enc.ids) for k in keep])
+    targets = [j.target for j in cjobs] * 4 + pair_targets
+    ends = score_rows(head, rows, targets, [t.position for t in targets], budget).reshape(5, len(cjobs))
     attrs = _ig_until_complete(head, cjobs, base_id, grad_budget, opts, ends[0], ends[1], tol)
     bad = sum(not a.converged for a in attrs)
     if bad:
@@ -277,7 +277,7 @@ def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: 
     for n, (k, j, al, a) in enumerate(zip(keep, cjobs, aligned, attrs)):
         out[k] = Contrast(text=j.enc.text, counterfactual=pair_jobs[k].enc.text, quantity=head.quantity, tokens=j.enc.tokens,
                           words=j.enc.words, word_of_token=j.enc.word_of_token, token_scores=a.token_scores,
-                          word_scores=a.word_scores, span_words=span_words(j, al), value=values[k], pair_value=pair_values[k],
+                          word_scores=a.word_scores, span_words=span_words(j, al), value=values[k], pair_value=float(ends[4, n]),
                           aligned_value=float(ends[0, n]), aligned_pair_value=float(ends[1, n]),
                           own_effect=float(ends[2, n] - ends[3, n]), delta=a.delta, relative_delta=a.relative_delta,
                           n_steps=a.n_steps, converged=a.converged, fills=al.fills)

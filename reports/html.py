@@ -6,6 +6,7 @@ that slipped through could neither run nor load anything.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -153,8 +154,15 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
     notes = []
     if e.get("error"):
         notes.append(f"could not be explained: {e['error']}")
-    if e.get("truncated"):
-        notes.append("the text was truncated to the model's maximum length before attribution")
+    for side, key in (("text", "truncated"), ("counterfactual", "pair_truncated")):
+        if e.get(key):  # what the model reads of each side, and what was cut: the explanation covers what it reads
+            notes.append(f"{side}: {e[key]}")
+    if e.get("contrast_note"):
+        notes.append(str(e["contrast_note"]))
+    faith = e.get("faithfulness")
+    if isinstance(faith, Mapping) and faith.get("no_better_than_random"):
+        notes.append("this explanation should not be trusted: its comprehensiveness is no better than deleting words in "
+                     "random order (the 95% interval of the difference includes 0)")
     if e.get("converged") is False or e.get("pair_converged") is False:
         notes.append("the attribution did not converge (completeness gap above tolerance); read it with care")
     sides = []
@@ -170,10 +178,13 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
             tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
         if number(value) is not None:
             label += f" · {e.get('quantity') or 'target score'} {number(value):.3g}"
+            if str(e.get("quantity") or "").startswith("log-odds"):  # the probability the log-odds stand for
+                label += f" (P {1 / (1 + math.exp(-max(number(value), -700))):.3g})"
         if prediction is not None:
             label += f" · predicted {_prediction(prediction)}"
         sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})
     return {
+        "contrast": _contrast_view(e.get("contrast"), scale),
         "method": e.get("method"),
         "target": e.get("target"),
         "reason": e.get("reason"),
@@ -182,6 +193,22 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
         "sides": sides,
         "note": "; ".join(notes),
     }
+
+
+def _contrast_view(c: Any, scale: float) -> dict[str, Any] | None:
+    """The pair's gap decomposition (contrastive attributions), shown before the per-side explanations."""
+    if not isinstance(c, Mapping) or not isinstance(c.get("words"), list):
+        return None
+    scores = c.get("word_scores") if isinstance(c.get("word_scores"), list) else []
+    own = max_abs(scores) or scale
+    tokens = []
+    for i, w in enumerate(c["words"]):
+        score = number(scores[i]) if i < len(scores) else None
+        colour = attribution_colour(score, own)
+        tokens.append({"word": str(w), "score": score, "colour": colour, "ink": text_colour(colour)})
+    summary = c.get("summary") if isinstance(c.get("summary"), list) else []
+    return {"summary": [str(x) for x in summary], "side": {"label": "gap attributed to the text's words", "tokens": tokens,
+                                                            "text": ""}}
 
 
 def _prediction(value: Any) -> str:

@@ -23,10 +23,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Job:
-    """One example to attribute: the encoded text and its fixed target."""
+    """One example to attribute: the encoded text, its fixed target and, for a contrastive job, the baseline
+    row (the token-aligned counterfactual; None = the text with every non-special token set to the baseline id)."""
 
     enc: Encoded
     target: Target
+    baseline: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -54,9 +56,10 @@ def pad_multiple(device: torch.device) -> int:
 
 def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], positions: Sequence[int],
          baseline_id: int, specials: Sequence[Sequence[bool]] | None = None,
-         words: Sequence[Sequence[int | None]] | None = None) -> Packed:
-    """Pad ``rows`` to one width. The baseline keeps special tokens and puts ``baseline_id`` elsewhere; the
-    word mask numbers each row's words from 0 and gives specials and padding one shared extra id."""
+         words: Sequence[Sequence[int | None]] | None = None,
+         baselines: Sequence[Sequence[int] | None] | None = None) -> Packed:
+    """Pad ``rows`` to one width. The baseline keeps special tokens and puts ``baseline_id`` elsewhere, unless
+    ``baselines`` gives a row's own baseline (same length as the row); the word mask numbers each row's words from 0 and gives specials and padding one shared extra id."""
     width = padded(max(len(r) for r in rows), pad_multiple(head.device))
     pad_id = head.adapter.engine.pad_id
     n = len(rows)
@@ -69,7 +72,9 @@ def pack(head: Head, rows: Sequence[Sequence[int]], targets: Sequence[Target], p
         ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
         mask[i, : len(r)] = 1
         sp = specials[i] if specials is not None else [False] * len(r)
-        base[i, : len(r)] = torch.tensor([t if s else baseline_id for t, s in zip(r, sp)], dtype=torch.long)
+        own = baselines[i] if baselines is not None else None
+        base[i, : len(r)] = torch.tensor(list(own) if own is not None else [t if s else baseline_id for t, s in zip(r, sp)],
+                                         dtype=torch.long)
         if words is not None:
             word_mask[i, : len(r)] = torch.tensor([n_words if w is None else w for w in words[i]], dtype=torch.long)
     reference = head.reference_tensor(targets)

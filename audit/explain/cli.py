@@ -24,7 +24,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--task", help="task head, when detection is not what you want")
     p.add_argument("--baseline", default="pad", help="pad (default) or mask: the token that replaces words in the baseline")
     p.add_argument("--n-steps", type=positive_arg, default=50, help="Integrated Gradients steps (raised automatically when incomplete)")
+    p.add_argument("--randomisation-check", action="store_true",
+                   help="also attribute with the model's top layer re-initialised and report the rank correlation "
+                        "(Adebayo et al. 2018); a sound explanation decorrelates")
     p.add_argument("--truncate", action="store_true", help="explain the first tokens of a text over the model's limit")
+    p.add_argument("--windows", action="store_true",
+                   help="explain a text over the model's limit window by window, as the window strategies read it "
+                        "(classifiers and zero-shot models)")
     p.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML heatmap")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
@@ -47,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
     model = load(args.model, task=args.task, device=args.device, offline=True if args.offline else None, progress=False)
     result = explain(model, args.text, method=args.methods or ["ig"], target=args.target, n_steps=args.n_steps,
                      baseline=args.baseline, pairs=[args.pair] if args.pair is not None else None, truncate=args.truncate,
-                     question=args.question)
+                     question=args.question, randomisation_check=args.randomisation_check,
+                     windows=args.windows)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
     else:

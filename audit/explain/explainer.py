@@ -13,9 +13,11 @@ import torch
 from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job, score_rows
+from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
 from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.result import Attribution, Explanation, ExplanationSet
-from audit.explain.targets import Head, head_for
+from audit.explain.targets import ClassifierHead, Head, Target, ZeroShotHead, head_for
+from audit.explain.words import Encoded, encode_windows
 from audit.models import AuditedModel
 from audit.results import Case, _clean
 
@@ -76,6 +78,8 @@ def explain(
     seed: int = 0,
     question: str | Sequence[str | None] | None = None,
     pair_question: str | Sequence[str | None] | None = None,
+    randomisation_check: bool = False,
+    windows: bool = False,
 ) -> ExplanationSet:
     """Attribute the model's output on each text to its tokens and words.
 
@@ -86,7 +90,10 @@ def explain(
     ``question``: question-answering models only, the question(s) asked of the texts (the contexts); a target
     there is an answer text of the context (default: the model's best span). ``pair_question``: the question
     of each pair's context (default: the same question). Sequence-to-sequence: ``target`` is the target text
-    (default: the model's greedy output).
+    (default: the model's greedy output). ``randomisation_check``: also attribute the texts with a copy of the
+    model whose top layer is re-initialised and report the rank correlation (audit.explain.sanity).
+    ``windows`` (classifiers and zero-shot): explain a text over the model's limit window by window, as the
+    window strategies read it (one example per window, each window's own prediction and log-odds).
     """
     t0 = time.perf_counter()
     if isinstance(texts, str):
@@ -108,8 +115,19 @@ def explain(
     pair_questions = _per_text(pair_question, len(texts), "pair_question") if pair_question is not None else questions
     if pair_question is not None and questions is not None:
         pair_questions = [pq if pq is not None else q for pq, q in zip(pair_questions, questions)]  # type: ignore[arg-type]
-    encoded = head.encode(texts, targets, questions, truncate=truncate)
-    resolved = head.resolve(encoded, targets)
+    if windows:
+        if not isinstance(head, (ClassifierHead, ZeroShotHead)) or pairs is not None or question is not None:
+            raise AuditError("per-window explanations (windows=True, --windows) apply to text classifiers and zero-shot "
+                             "models, for texts without a pair or a question")
+        per = encode_windows(model, texts)
+        targets = [t for t, w in zip(targets, per) for _ in w]
+        encoded = [e for w in per for e in w]
+        texts = [e.text for e in encoded]
+        resolved = _window_targets(head, encoded, targets, Budget(token_budget or model.engine.token_budget, head.device))
+        pair_list = [None] * len(texts)
+    else:
+        encoded = head.encode(texts, targets, questions, truncate=truncate)
+        resolved = head.resolve(encoded, targets)
     with_pair = [i for i, p in enumerate(pair_list) if p is not None]
     pair_enc = head.encode([pair_list[i] for i in with_pair], [targets[i] for i in with_pair],
                            [pair_questions[i] for i in with_pair] if pair_questions is not None else None,
@@ -126,7 +144,7 @@ def explain(
     attributions: dict[str, list[Attribution]] = {}
     warnings: list[str] = []
     for m in methods:
-        b = grad_budget if m in ("ig", "gxi", "saliency") else budget
+        b = _budget_for(m, budget, grad_budget)
         if m == "ig":
             attributions[m] = _ig_until_complete(head, jobs, base_id, b, opts, value, base_value, completeness_tol)
             bad = sum(not a.converged for a in attributions[m])
@@ -138,6 +156,16 @@ def explain(
             attributions[m] = [_attribution(m, j, o) for j, o in zip(jobs, outs)]
         if m in PER_EXAMPLE_SURROGATE:
             warnings.append(f"{m}: captum fits one surrogate model per example; its perturbations are batched")
+    contrasts: list[Contrast | None] = [None] * len(with_pair)
+    if with_pair and head.contrast_skipped:
+        warnings.append(head.contrast_skipped)
+    elif with_pair:
+        contrasts = _contrasts(head, [jobs[i] for i in with_pair], jobs[len(texts):], base_id, budget, grad_budget, opts,
+                               [float(value[i]) for i in with_pair], completeness_tol, warnings)
+    randomisation: dict[str, Any] = {}
+    if randomisation_check:
+        randomisation = _randomisation(head, jobs[: len(texts)], methods[0], attributions[methods[0]][: len(texts)], base_id,
+                                       budget, grad_budget, opts, completeness_tol)
     backoffs = budget.backoffs + grad_budget.backoffs
     if backoffs:
         warnings.append(f"the token budget was halved {backoffs} times after running out of GPU memory")
@@ -154,7 +182,10 @@ def explain(
             summary[m] = faith.summarise(per[m], seed=seed)
     if len(methods) > 1:
         agreement = faith.rank_agreement(word_scores, seed=seed)
-    for j in jobs:
+    if windows and any(e.truncated for e in encoded):
+        warnings.append("texts over the model's limit are explained window by window, as the window strategies read "
+                        "them: each window is its own example with its own prediction (window_mean averages them)")
+    for j in [] if windows else jobs:  # a window's note is not a cut: every token is read in some window
         if j.enc.truncated and head.needs_question:
             warnings.append(j.enc.truncated)
         elif j.enc.truncated:
@@ -164,10 +195,10 @@ def explain(
                 for i, j in enumerate(jobs)]
     tops = examples[: len(texts)]
     for k, i in enumerate(with_pair):
-        tops[i] = _with(tops[i], pair=examples[len(texts) + k])
+        tops[i] = _with(tops[i], pair=examples[len(texts) + k], contrast=contrasts[k])
     return ExplanationSet(
         model=model.info.spec, task=model.task, methods=methods, quantity=head.quantity, baseline=baseline,
-        examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement),
+        examples=tuple(tops), faithfulness=summary, rank_agreement=tuple(agreement), randomisation=randomisation,
         settings={"n_steps": n_steps, "completeness_tol": completeness_tol, "float_floor": FLOAT_FLOOR, "max_steps": n_steps * MAX_STEP_FACTOR,
                   "integration": "gausslegendre", "internal_batch_size": internal_batch_size, "window": window,
                   "n_samples": n_samples, "seed": seed, "token_budget": budget.tokens, "truncate": truncate,
@@ -178,7 +209,84 @@ def explain(
     )
 
 
+def _budget_for(method: str, budget: Budget, grad_budget: Budget) -> Budget:
+    """Gradient methods keep activations for the backward pass: they get the smaller budget."""
+    return grad_budget if method in ("ig", "gxi", "saliency") else budget
+
+
+def _window_targets(head: Head, encoded: list[Encoded], targets: Sequence[str | None], budget: Budget) -> list[Target]:
+    """Targets of window rows from the rows themselves: every label's log-odds F_k on the window, P_k = sigmoid(F_k)
+    (the adapter's own probability of the text would be of its first window only)."""
+    m = head.adapter
+    labels = list(m.labels)  # type: ignore[attr-defined]
+    rows = [list(e.ids) for e in encoded] * len(labels)
+    every = [Target(lab, k) for k, lab in enumerate(labels) for _ in encoded]
+    prob = 1 / (1 + np.exp(-score_rows(head, rows, every, [0] * len(rows), budget).reshape(len(labels), len(encoded))))
+    out = []
+    for j, t in enumerate(targets):
+        top = int(np.argmax(prob[:, j]))
+        idx = m.label_index(t) if t is not None else top  # type: ignore[attr-defined]
+        out.append(Target(labels[idx], idx, prediction={"label": labels[top], "score": float(prob[top, j]),
+                                                        "target_prob": float(prob[idx, j])}))
+    return out
+
+
+def _randomisation(head: Head, jobs: list[Job], method: str, trained: list[Attribution], base_id: int, budget: Budget,
+                   grad_budget: Budget, opts: Options, tol: float) -> dict[str, Any]:
+    """Adebayo et al.'s check for ``method``: the same jobs and targets, attributed by the randomised model."""
+    from audit.explain import sanity
+
+    def again(h: Head) -> list[tuple[float, ...]]:
+        rows = [list(j.enc.ids) for j in jobs] + [_baseline_row(j, base_id) for j in jobs]
+        ends = score_rows(h, rows, [j.target for j in jobs] * 2, [j.target.position for j in jobs] * 2, budget)
+        if method == "ig":
+            attrs = _ig_until_complete(h, jobs, base_id, grad_budget, opts, ends[: len(jobs)], ends[len(jobs):], tol)
+        else:
+            b = _budget_for(method, budget, grad_budget)
+            attrs = [_attribution(method, j, o) for j, o in zip(jobs, attribute(method, h, jobs, base_id, b, opts))]
+        return [a.word_scores for a in attrs]
+
+    return {"method": method, **sanity.check(head, [a.word_scores for a in trained], again, seed=opts.seed)}
+
+
+def _contrasts(head: Head, text_jobs: list[Job], pair_jobs: list[Job], base_id: int, budget: Budget, grad_budget: Budget,
+               opts: Options, values: list[float], tol: float, warnings: list[str]) -> list[Contrast | None]:
+    """IG from each counterfactual to its text (all pairs in the same batched captum calls), with the aligned
+    end values, and the swapped words' own effect from two more rows per pair (one batched scoring pass)."""
+    built = [contrast_job(t.enc, p.enc, t.target, p.target, head.adapter.tokenizer, base_id) for t, p in zip(text_jobs, pair_jobs)]
+    keep = [k for k, b in enumerate(built) if b is not None]
+    if len(keep) < len(built):
+        warnings.append(f"{len(built) - len(keep)} pair(s) share under {MIN_SHARED:.0%} of their tokens (not token-aligned): "
+                        "no contrastive decomposition for them, per-side explanations only")
+    out: list[Contrast | None] = [None] * len(built)
+    if not keep:
+        return out
+    cjobs = [built[k][0] for k in keep]  # type: ignore[index]
+    aligned = [built[k][1] for k in keep]  # type: ignore[index]
+    pair_targets = [built[k][2] for k in keep]  # type: ignore[index]
+    own = [own_rows(j, al, base_id) for j, al in zip(cjobs, aligned)]
+    rows = ([list(j.enc.ids) for j in cjobs] + [list(j.baseline or ()) for j in cjobs] + [o[0] for o in own]
+            + [o[1] for o in own] + [list(pair_jobs[k].enc.ids) for k in keep])
+    targets = [j.target for j in cjobs] * 4 + pair_targets
+    ends = score_rows(head, rows, targets, [t.position for t in targets], budget).reshape(5, len(cjobs))
+    attrs = _ig_until_complete(head, cjobs, base_id, grad_budget, opts, ends[0], ends[1], tol)
+    bad = sum(not a.converged for a in attrs)
+    if bad:
+        warnings.append(f"contrastive IG: {bad} of {len(cjobs)} pairs kept a completeness gap above {tol:g} (relative); "
+                        "they are flagged (converged=False)")
+    for n, (k, j, al, a) in enumerate(zip(keep, cjobs, aligned, attrs)):
+        out[k] = Contrast(text=j.enc.text, counterfactual=pair_jobs[k].enc.text, quantity=head.quantity, tokens=j.enc.tokens,
+                          words=j.enc.words, word_of_token=j.enc.word_of_token, token_scores=a.token_scores,
+                          word_scores=a.word_scores, span_words=span_words(j, al), value=values[k], pair_value=float(ends[4, n]),
+                          aligned_value=float(ends[0, n]), aligned_pair_value=float(ends[1, n]),
+                          own_effect=float(ends[2, n] - ends[3, n]), delta=a.delta, relative_delta=a.relative_delta,
+                          n_steps=a.n_steps, converged=a.converged, fills=al.fills)
+    return out
+
+
 def _baseline_row(job: Job, base_id: int) -> list[int]:
+    if job.baseline is not None:
+        return list(job.baseline)
     return [t if s else base_id for t, s in zip(job.enc.ids, job.enc.special)]
 
 
@@ -249,6 +357,22 @@ def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "
     return out
 
 
+def _no_contrast(head: Head, e: Explanation) -> str:
+    return head.contrast_skipped or (f"no contrastive decomposition: the two sides share under {MIN_SHARED:.0%} of their "
+                                     "tokens (not token-aligned); each side is explained on its own")
+
+
+def _contrast_row(c: Contrast) -> dict[str, Any]:
+    """The gap decomposition for the report: the figures, the words with their scores and the summary in words."""
+    from audit.explain.render import contrast_summary
+
+    keep = ("counterfactual", "words", "word_scores", "scaled_word_scores", "span_words", "value", "pair_value", "gap",
+            "span_share", "rest_share", "own_effect", "context_effect", "alignment_effect", "fills", "relative_delta",
+            "n_steps", "converged")
+    d = c.to_dict()
+    return {**{k: d[k] for k in keep}, "summary": contrast_summary(c)}
+
+
 def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps: int, completeness_tol: float) -> str:
     """Everything the rows depend on: the model (fingerprint, device, dtype), the library versions, the settings
     and every case in order (the faithfulness summary is over the whole set)."""
@@ -260,7 +384,7 @@ def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps:
     from audit.cache import make_key
 
     engine = model.engine
-    return make_key("explain_cases/1", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
+    return make_key("explain_cases/2", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
                     captum.__version__, torch.__version__, method, repr(n_steps), repr(float(completeness_tol)),
                     json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases],
                                sort_keys=True, default=str))
@@ -314,6 +438,9 @@ def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps:
             "pair_prediction": e.pair.prediction if e.pair else None,
             "pair_delta": e.pair.delta if e.pair else None,
             "pair_converged": e.pair.attributions[0].converged if e.pair else None,
+            "pair_truncated": e.pair.truncated if e.pair else None,
+            "contrast": _contrast_row(e.contrast) if e.contrast else None,
+            "contrast_note": _no_contrast(head, e) if e.pair and not e.contrast else None,
         })
         out.append(row)
     if result is not None and out:

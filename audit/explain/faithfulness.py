@@ -3,7 +3,10 @@
 ERASER (DeYoung et al. 2020): comprehensiveness_k = m(x) − m(x without its top-k% words), sufficiency_k =
 m(x) − m(only its top-k% words); AOPC averages over k ∈ {1, 5, 10, 20, 50}%. Removed words are deleted
 from the token sequence (special tokens always stay), and m is the attributed quantity itself. A random
-ranking's comprehensiveness is reported beside it as the floor to beat. The deletion curve follows m as
+ranking's comprehensiveness is the floor to beat: RANDOM_ORDERS random orders per example, and the bootstrap
+95% interval of the mean difference AOPC(explanation) − AOPC(random order); when that interval includes 0 (or
+lies below it, or cannot be computed) the explanation is flagged as no better than random deletion, and displays say in words
+that its ranking should not be trusted. The same rule applies to the set's mean difference. The deletion curve follows m as
 the top 0%, 10%, …, 100% of words are removed. Rank agreement between methods is Spearman's ρ over words.
 """
 from __future__ import annotations
@@ -21,6 +24,18 @@ from audit.explain.targets import Head
 from audit.stats import bootstrap_ci, too_few
 
 AOPC_K = (1, 5, 10, 20, 50)
+RANDOM_ORDERS = 10
+UNTRUSTED = ("comprehensiveness no better than deleting words in random order (the 95% interval of the AOPC "
+             "difference includes 0): do not trust this explanation's ranking of words")
+UNTRUSTED_SET = UNTRUSTED.replace("this explanation's", "these explanations'")
+
+
+def no_better_than_random(ci: Sequence[float] | None) -> bool:
+    """True when the interval of AOPC(explanation) − AOPC(random) includes 0 (or lies below it: worse than
+    random), or there is none to judge by."""
+    return ci is None or ci[0] <= 0
+
+
 DELETION_FRACTIONS = tuple(i / 10 for i in range(11))
 
 
@@ -55,11 +70,11 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
         return index[key]
 
     plans: dict[str, list[dict[str, Any]]] = {}
-    random_order = []
+    random_orders = []
     for i, job in enumerate(jobs):
         keep_always = head.protected(job.enc, job.target)
         movable = [w for w in range(len(job.enc.words)) if w not in keep_always]
-        random_order.append([movable[j] for j in rng.permutation(len(movable))])
+        random_orders.append([[movable[j] for j in rng.permutation(len(movable))] for _ in range(RANDOM_ORDERS)])
     for method, scores in word_scores.items():
         plans[method] = []
         for i, job in enumerate(jobs):
@@ -70,7 +85,7 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
             plan = {"full": need(i, set()), "n_words": n,
                     "comp": [need(i, set(ranked[: top_count(k, n)])) for k in AOPC_K],
                     "suff": [need(i, set(ranked[top_count(k, n):])) for k in AOPC_K],
-                    "rand": [need(i, set(random_order[i][: top_count(k, n)])) for k in AOPC_K],
+                    "rand": [[need(i, set(order[: top_count(k, n)])) for k in AOPC_K] for order in random_orders[i]],
                     "curve": [need(i, set(ranked[: round(f * n)])) for f in DELETION_FRACTIONS]}
             plans[method].append(plan)
     values = score_rows(head, rows, targets, positions, budget)
@@ -84,7 +99,9 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
                 continue
             comp = [float(full - values[j]) for j in plan["comp"]]
             suff = [float(full - values[j]) for j in plan["suff"]]
-            rand = [float(full - values[j]) for j in plan["rand"]]
+            rand = np.array([[float(full - values[j]) for j in order] for order in plan["rand"]])  # [orders, k]
+            over = float(np.mean(comp)) - rand.mean(axis=1)
+            ci = list(bootstrap_ci(over, seed=seed))
             curve = [float(values[j]) for j in plan["curve"]]
             out[method].append({
                 "n_words": plan["n_words"],
@@ -92,7 +109,9 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
                 "sufficiency": dict(zip(map(str, AOPC_K), suff)),
                 "aopc_comprehensiveness": float(np.mean(comp)),
                 "aopc_sufficiency": float(np.mean(suff)),
-                "aopc_random_comprehensiveness": float(np.mean(rand)),
+                "aopc_random_comprehensiveness": float(rand.mean()),
+                "comprehensiveness_over_random": {"mean": float(over.mean()), "ci": ci, "n_random_orders": len(over)},
+                "no_better_than_random": no_better_than_random(ci),
                 "deletion_curve": [[f, v] for f, v in zip(DELETION_FRACTIONS, curve)],
                 "deletion_auc": float(np.trapezoid(curve, DELETION_FRACTIONS)),
             })
@@ -109,9 +128,9 @@ def summarise(per_example: list[dict[str, Any]], seed: int = 0) -> dict[str, Any
                         "ci": list(bootstrap_ci(vals, seed=seed)) if len(vals) > 1 else None, "n": int(len(vals))}
     if usable:
         gain = np.array([e["aopc_comprehensiveness"] - e["aopc_random_comprehensiveness"] for e in usable])
-        summary["comprehensiveness_over_random"] = {"mean": float(gain.mean()),
-                                                    "ci": list(bootstrap_ci(gain, seed=seed)) if len(gain) > 1 else None,
-                                                    "n": int(len(gain))}
+        ci = list(bootstrap_ci(gain, seed=seed)) if len(gain) > 1 else None
+        summary["comprehensiveness_over_random"] = {"mean": float(gain.mean()), "ci": ci, "n": int(len(gain))}
+        summary["no_better_than_random"] = no_better_than_random(ci)
     summary["too_few"] = bool(too_few(len(usable)))
     return summary
 

@@ -1,13 +1,16 @@
 """Explanation heads for the question-answering and sequence-to-sequence adapters (``audit.heads``).
 
-Question answering: the attributed scalar is the **start logit** at the first token of the answer span, in
+Question answering: the attributed scalar is the **log-odds that the answer starts** at the first token of the
+answer span (start logits over the window's context tokens and CLS, the positions the adapter scores spans over,
+so sigmoid(F(x)) is the start probability behind the span's score), in
 the window the adapter scores it in (question and context tokenised as a pair, token type ids 0 on the
 question and 1 from the context on, exactly as ``QuestionAnswering.start_end_logits`` builds them; the same
 ids ride along on the input, the baseline and every interpolation step). The span is the adapter's best
 span (as ``answer`` picks it) or, with an explicit target answer text, that answer's best whole-word
 occurrence. A context longer than one window is explained in the window holding the span only, and the
 explanation says so (``truncated``). The end logit at the span's last token is reported in the prediction
-but not attributed (a second full IG run per example). Word-deletion faithfulness is skipped: deleting
+but not attributed (a second full IG run per example). The context bounds and CLS position ride along as the
+``reference`` argument. Word-deletion faithfulness is skipped: deleting
 words moves the span and the question/context boundary, so the "same quantity" is no longer defined.
 
 Sequence-to-sequence: the teacher-forced log-probability of the **whole target sequence** (sum over its
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 
 from audit.errors import AuditError
-from audit.explain.targets import Head, Target
+from audit.explain.targets import Head, Target, log_odds
 from audit.explain.words import Encoded, special_ids
 from audit.heads import _occurrences, _token_span
 
@@ -40,20 +43,24 @@ class QAEncoded(Encoded):
 
 
 class QAHead(Head):
-    quantity = "start logit of the answer span's first token"
+    quantity = "log-odds that the answer starts at the span's first token (start logits over the window's context and CLS)"
     faithfulness_skipped = ("faithfulness (word deletion) is skipped for question answering: deleting words moves the "
-                            "answer span and the question/context boundary, so the attributed start logit is undefined")
+                            "answer span and the question/context boundary, so the attributed start probability is undefined")
     needs_question = True
+    uses_reference = True
+    contrast_skipped = ("contrastive attribution is not available for question answering: each side's answer span is "
+                        "found in its own window, so the two sides do not share one quantity; per-side explanations only")
 
     def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
         super().__init__(model)
         self._token_types = self._token_types and bool(model.uses_token_types)
 
     def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
-        out = self.model(**kw)
-        both = torch.stack([out.start_logits.float(), out.end_logits.float()], dim=1)  # [n, 2, L]
-        rows = torch.arange(len(target_pos), device=both.device)
-        return both[rows, target_index, target_pos]
+        start = self.model(**kw).start_logits.float()  # [n, L]
+        pos = torch.arange(start.shape[1], device=start.device)[None, :]
+        ref = reference.long()
+        allowed = ((pos >= ref[:, :1]) & (pos < ref[:, 1:2])) | (pos == ref[:, 2:3])
+        return log_odds(start.masked_fill(~allowed, float("-inf")), target_pos)
 
     def check(self, text: str, target: str | None) -> None:
         if target is not None and target != "" and not _occurrences(text, target):
@@ -101,11 +108,13 @@ class QAHead(Head):
                              f"only (context characters {offs[a][0]}–{offs[z - 1][1]}), the one holding the answer span")
             start_logit, end_logit = float(w["logits"][0, s]), float(w["logits"][1, e])
             answer = text[offs[s][0]:offs[e][1]]
+            bounds = np.array([a, z, -1 if w["cls"] is None else w["cls"]], dtype=np.int64)
             target_obj = Target(f"start of {answer!r} @{s} ({tok.convert_ids_to_tokens(ids[s])})", 0, s,
-                                segment=a if self._token_types else 0,
+                                reference=bounds, segment=a if self._token_types else 0,
                                 prediction={"question": question, "answer": answer, "start": int(offs[s][0]),
                                             "end": int(offs[e][1]), "score": math.exp(lp), "start_token": s, "end_token": e,
                                             "start_logit": start_logit, "end_logit": end_logit,
+                                            "start_prob": math.exp(m._log_probs(w, w["logits"])[0][s]),
                                             "window": k, "n_windows": len(windows),
                                             "requested": target})
             out.append(QAEncoded(text, tuple(ids), tuple(tok.convert_ids_to_tokens(ids)), tuple(special),
@@ -164,6 +173,8 @@ def _word_lookup(tok, text: str) -> dict[tuple[int, int], tuple[int, tuple[int, 
 class Seq2SeqHead(Head):
     quantity = "teacher-forced log-probability of the target sequence (sum over its tokens, EOS included)"
     uses_reference = True
+    contrast_skipped = ("contrastive attribution is not available for sequence-to-sequence models yet; "
+                        "per-side explanations only")
 
     def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
         super().__init__(model)

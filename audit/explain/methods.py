@@ -51,7 +51,7 @@ def attribute(method: str, head: Head, jobs: Sequence[Job], baseline_id: int, bu
     def work(chunk: list[int], rows: int) -> list[Output]:
         sel = [jobs[i] for i in chunk]
         p = pack(head, [j.enc.ids for j in sel], [j.target for j in sel], [j.target.position for j in sel], baseline_id,
-                 [j.enc.special for j in sel], [j.enc.word_of_token for j in sel])
+                 [j.enc.special for j in sel], [j.enc.word_of_token for j in sel], [j.baseline for j in sel])
         with head.adapter.engine.autocast(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             scores, deltas = run(head, p, rows, opts)

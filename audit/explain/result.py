@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.explain.contrast import Contrast
 from audit.results import _clean
 
 NORMALIZATION = "none: scores are raw attributions of the quantity; displays divide by the largest |word score| per example"
@@ -38,7 +39,8 @@ class Explanation:
     """One text: its tokens and words, the target, the attributed quantity's value and each method's scores.
 
     ``value`` is F(x) and ``baseline_value`` F(x′) of the attributed quantity; ``pair`` is the
-    counterfactual side, explained for the same target.
+    counterfactual side, explained for the same target against the usual baseline; ``contrast`` attributes
+    the gap F(x) − F(pair) (IG from the pair to the text), when the two are token-aligned.
     """
 
     text: str
@@ -53,6 +55,7 @@ class Explanation:
     attributions: tuple[Attribution, ...]
     truncated: str | None = None
     pair: Explanation | None = None
+    contrast: Contrast | None = None
 
     @property
     def scores(self) -> tuple[float, ...]:
@@ -79,6 +82,8 @@ class Explanation:
             ad["scaled_word_scores"] = list(a.scaled_word_scores)
         if self.pair is not None:
             d["pair"] = self.pair.to_dict()
+        if self.contrast is not None:
+            d["contrast"] = self.contrast.to_dict()
         return d
 
 
@@ -94,6 +99,8 @@ class ExplanationSet:
     examples: tuple[Explanation, ...]
     faithfulness: dict[str, Any] = field(default_factory=dict)
     rank_agreement: tuple[dict[str, Any], ...] = ()
+    randomisation: dict[str, Any] = field(default_factory=dict)
+    """The model-parameter randomisation check (audit.explain.sanity), when asked for."""
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
@@ -107,6 +114,7 @@ class ExplanationSet:
 
     def to_dict(self) -> dict[str, Any]:
         d = _clean({k: getattr(self, k) for k in ("model", "task", "methods", "quantity", "baseline", "faithfulness",
-                                                  "rank_agreement", "settings", "warnings", "seconds", "normalization")})
+                                                  "rank_agreement", "randomisation", "settings", "warnings", "seconds",
+                                                  "normalization")})
         d["examples"] = [e.to_dict() for e in self.examples]
         return d

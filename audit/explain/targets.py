@@ -4,14 +4,24 @@ A ``Head`` turns a batch (input ids or input embeddings, with attention mask, po
 ids passed explicitly so the input, the baseline and every interpolation step share them) into the
 attributed quantity of each row. Choices, recorded in every explanation:
 
-- text classification: the target class's **logit** (completeness holds for it; probabilities saturate);
-- zero-shot (the default model): the **cosine** of the text embedding to the label's prototype centroid;
-- sentence encoder: the **cosine** to a reference text's embedding (by default the text itself);
-- token classification: a label's **logit** at one token;
+- every classification-like head (text classification, zero-shot, token classification, extractive QA): the
+  target's **log-odds**, F = log P(target) − log(1 − P(target)) = its logit minus the log-sum-exp of the other
+  labels' logits (the logit margin over the others; for two labels exactly z_target − z_other, for a multi-label
+  model the target's own logit, since its probability is a sigmoid). The probability shown as the prediction is
+  sigmoid(F(x)), so F(x) and F(x′) are in the units of the decision. A raw logit is not: softmax is
+  shift-invariant, so a word can raise the target's logit and still lower its probability when it raises
+  another label's more. Log-odds rather than log P: log P saturates at 0 for a confident prediction (0.99
+  and 0.999 differ by 0.009), the log-odds do not (4.6 vs 6.9), and a linear model stays linear in them;
+- zero-shot (the default model): the labels' logits are the cosines to every label's prototype centroid
+  divided by the temperature, exactly as the adapter decides (P = their softmax); the cosine to one centroid
+  alone carries only part of the margin that moves P(label);
+- sentence encoder: the **cosine** to a reference text's embedding (by default the text itself; no decision);
+- token classification: a label's **log-odds** at one token (over the labels there);
 - masked LM: the **log-probability** of a token at the first mask;
 - causal LM: the **log-probability** of the next token after the text;
-- extractive QA: the **start logit** at the answer span's first token (the best span, or the given answer's best
-  occurrence), in the window holding it; the end logit is reported in the prediction, not attributed;
+- extractive QA: the **log-odds that the answer starts** at the span's first token (start logits over the window's
+  context tokens and CLS, as the adapter scores spans; the best span, or the given answer's best occurrence),
+  in the window holding it; the end is reported in the prediction, not attributed;
 - sequence-to-sequence: the teacher-forced **log-probability of the whole target** (sum over its tokens, EOS
   included), attributed to the encoder's input embeddings.
 """
@@ -53,6 +63,8 @@ class Head:
     faithfulness_skipped: str | None = None
     """Why word-deletion faithfulness does not apply to this head (None: it applies)."""
     needs_question = False
+    contrast_skipped: str | None = None
+    """Why contrastive attribution of a pair's gap does not apply to this head (None: it applies)."""
 
     def __init__(self, model: AuditedModel) -> None:
         self.adapter = model
@@ -136,6 +148,16 @@ def _rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.gather(1, index[:, None])[:, 0]
 
 
+def log_odds(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """log P(index) − log(1 − P(index)) under softmax(logits) (−inf logits are excluded labels), computed as
+    the target's logit minus the log-sum-exp of the others so it stays exact when P is near 0 or 1."""
+    others = logits.scatter(1, index[:, None], float("-inf")).logsumexp(-1)
+    return _rows(logits, index) - others
+
+
+LOG_ODDS = "log-odds of the target label: log P − log(1 − P) = its logit − log-sum-exp of the other labels' logits"
+
+
 class _LabelCheck:
     adapter: AuditedModel
 
@@ -145,10 +167,18 @@ class _LabelCheck:
 
 
 class ClassifierHead(_LabelCheck, Head):
-    quantity = "logit"
+    quantity = LOG_ODDS
+
+    def __init__(self, model: AuditedModel) -> None:
+        super().__init__(model)
+        if model.multi_label:  # type: ignore[attr-defined]
+            self.quantity = "log-odds of the target label: its logit (multi-label: P = sigmoid(logit))"
 
     def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
-        return _rows(self.model(**kw).logits.float(), target_index)
+        logits = self.model(**kw).logits.float()
+        if self.adapter.multi_label:  # type: ignore[attr-defined]
+            return _rows(logits, target_index)
+        return log_odds(logits, target_index)
 
     def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
         m: TextClassifier = self.adapter  # type: ignore[assignment]
@@ -171,16 +201,18 @@ class EncoderHead(Head):
     uses_reference = True
 
     def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+        return torch.nn.functional.cosine_similarity(self.pooled(kw, attention_mask), reference.float(), dim=-1)
+
+    def pooled(self, kw: dict[str, torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
+        """The adapter's pooling of the last hidden state (before any normalisation)."""
         m: SentenceEncoder = self.adapter  # type: ignore[assignment]
         hidden = self.model(**kw).last_hidden_state.float()
         mask = attention_mask[..., None].to(hidden.dtype)
         if m.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif m.pooling == "max":
-            pooled = hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
-        else:
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.cosine_similarity(pooled, reference.float(), dim=-1)
+            return hidden[:, 0]
+        if m.pooling == "max":
+            return hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
         m: SentenceEncoder = self.adapter  # type: ignore[assignment]
@@ -206,7 +238,20 @@ class EncoderHead(Head):
 
 
 class ZeroShotHead(_LabelCheck, EncoderHead):
-    quantity = "cosine similarity to the label's prototype centroid"
+    """The labels' logits are cos(pooled text embedding, label centroid) / temperature, as the adapter decides."""
+
+    quantity = LOG_ODDS + "; logits = cosines to every label's centroid / temperature"
+    uses_reference = False
+
+    def __init__(self, model: AuditedModel) -> None:
+        super().__init__(model)
+        m: ZeroShotClassifier = model  # type: ignore[assignment]
+        self._centroids = torch.tensor(m.centroids(), dtype=torch.float32, device=self.device)
+        self._temperature = float(m.temperature)
+
+    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+        pooled = torch.nn.functional.normalize(self.pooled(kw, attention_mask), dim=-1)
+        return log_odds(pooled @ self._centroids.T / self._temperature, target_index)
 
     def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
         m: ZeroShotClassifier = self.adapter  # type: ignore[assignment]
@@ -228,12 +273,12 @@ class TokenHead(_LabelCheck, Head):
     """A label's logit at one token. Targets: ``LABEL@k``, ``LABEL`` (its most likely token) or ``@k``;
     k counts tokens from 0 including specials (the token table shows them)."""
 
-    quantity = "logit at a token"
+    quantity = "log-odds of the label at a token: its logit − log-sum-exp of the other labels' logits there"
 
     def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
         logits = self.model(**kw).logits.float()
         at = logits[torch.arange(len(target_pos), device=logits.device), target_pos]
-        return _rows(at, target_index)
+        return log_odds(at, target_index)
 
     def _probs(self, encoded: Sequence[Encoded]) -> list[np.ndarray]:
         """Label probabilities of every token, in one batched, cached engine pass."""

@@ -84,13 +84,51 @@ def encode(model: AuditedModel, texts: Sequence[str], *, truncate: bool) -> list
             offsets = offsets[:keep] + [(0, 0)] * len(tail)
             word_ids = word_ids[:keep] + [None] * len(tail)
             shown = dropped if len(dropped) <= 80 else f"{dropped[:40]} … {dropped[-30:]}"
-            truncated = f"{len(full['input_ids'][i]) - len(ids)} tokens cut after {text[max(0, last_end - 30):last_end]!r}: {shown!r}"
+            truncated = (f"the model reads the first {len(ids)} of {len(full['input_ids'][i])} tokens (characters 0–{last_end} "
+                         f"of {len(text)}); {len(full['input_ids'][i]) - len(ids)} tokens cut after "
+                         f"{text[max(0, last_end - 30):last_end]!r}: {shown!r}")
         if bos is not None and (not ids or ids[0] != bos):
             ids, offsets, word_ids = [bos] + ids, [(0, 0)] + offsets, [None] + word_ids
         special = [t in specials for t in ids]
         words, word_of_token = _group(text, offsets, word_ids, special)
         out.append(Encoded(text, tuple(ids), tuple(tok.convert_ids_to_tokens(ids)), tuple(special),
                            tuple(word_of_token), tuple(words), truncated))
+    return out
+
+
+def encode_windows(model: AuditedModel, texts: Sequence[str]) -> list[list[Encoded]]:
+    """Each text as the model reads it under the window strategies: one Encoded per window, cut exactly as the
+    engine cuts them (``Engine.shape_long``); a window's ``text`` is the stretch of characters it covers and its
+    ``truncated`` note says which tokens those are. A text within the limit is one window, with no note."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise AuditError(f"text {i + 1} is empty; give at least one word to explain")
+    tok = model.tokenizer
+    rows, owner = model.engine.shape_long(list(texts), "window_mean")
+    prefix, suffix = model.engine.special_frame()
+    content = tok(list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    specials = special_ids(model)
+    counts = [owner.count(i) for i in range(len(texts))]
+    out: list[list[Encoded]] = [[] for _ in texts]
+    nxt = [0] * len(texts)
+    for row, i in zip(rows, owner):
+        ids, text = list(content["input_ids"][i]), texts[i]
+        piece = row[len(prefix): len(row) - len(suffix)]
+        start = next(k for k in range(nxt[i], len(ids) - len(piece) + 1) if ids[k: k + len(piece)] == piece)
+        nxt[i] = start + 1
+        end = start + len(piece)
+        span = content["offset_mapping"][i][start:end]
+        a, z = (span[0][0], span[-1][1]) if span else (0, 0)
+        offsets = [(0, 0)] * len(prefix) + [(o[0] - a, o[1] - a) for o in span] + [(0, 0)] * len(suffix)
+        word_ids = [None] * len(prefix) + list(content.word_ids(i))[start:end] + [None] * len(suffix)
+        special = [t in specials for t in row]
+        words, word_of_token = _group(text[a:z], offsets, word_ids, special)
+        note = None
+        if counts[i] > 1:
+            note = (f"window {len(out[i]) + 1} of {counts[i]}: the model reads text tokens {start + 1}–{end} of {len(ids)} "
+                    f"(characters {a}–{z} of {len(text)}) here, and each window separately")
+        out[i].append(Encoded(text[a:z], tuple(row), tuple(tok.convert_ids_to_tokens(list(row))), tuple(special),
+                              tuple(word_of_token), tuple(words), note))
     return out
 
 

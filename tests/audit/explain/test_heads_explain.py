@@ -33,13 +33,19 @@ def _complete(e, tol=1e-3):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("kind", ["bert-qa", "roberta-qa"])
-def test_qa_start_logit_complete_and_equal_to_adapter(tiny, kind):  # type: ignore[no-untyped-def]
+def test_qa_start_log_odds_complete_and_equal_to_adapter(tiny, kind):  # type: ignore[no-untyped-def]
     m = tiny[1][kind]
     r = explain(m, [CONTEXT], question=QUESTION, completeness_tol=1e-3)
     e = r.examples[0]
     windows = m.start_end_logits([QUESTION], [CONTEXT])[0]
     w = windows[e.prediction["window"]]
-    assert e.value == pytest.approx(float(w["logits"][0, e.prediction["start_token"]]), abs=1e-5)
+    a, z = w["ctx"]  # the adapter normalises start logits over the context tokens and CLS
+    allowed = list(range(a, z)) + ([w["cls"]] if w["cls"] is not None else [])
+    start = np.asarray(w["logits"][0], dtype=np.float64)
+    s = e.prediction["start_token"]
+    others = np.array([start[p] for p in allowed if p != s])
+    assert e.value == pytest.approx(start[s] - np.log(np.exp(others).sum()), abs=1e-5)
+    assert 1 / (1 + np.exp(-e.value)) == pytest.approx(e.prediction["start_prob"], abs=1e-6)
     assert e.prediction["end_logit"] == pytest.approx(float(w["logits"][1, e.prediction["end_token"]]), abs=1e-6)
     assert e.prediction["answer"] == m.answer([QUESTION], [CONTEXT])[0]["answer"]
     _complete(e)
@@ -81,4 +87,4 @@ def test_cli(tiny, capsys):  # type: ignore[no-untyped-def]
     assert main(["explain", str(paths["bert-qa"]), CONTEXT, "--question", QUESTION, "--offline", "--n-steps", "16"]) == 0
     assert main(["explain", str(paths["t5"]), SOURCE, "--target", TARGET, "--offline", "--n-steps", "16"]) == 0
     out = capsys.readouterr().out
-    assert "start logit" in out and "log-probability of the target" in out
+    assert "log-odds that the answer starts" in out and "log-probability of the target" in out

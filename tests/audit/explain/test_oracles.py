@@ -9,6 +9,18 @@ from conftest import LinearOverEmbeddings, wrap
 
 from audit.explain import explain
 
+def log_odds_from_logits(z, k: int) -> float:  # type: ignore[no-untyped-def]
+    """log P(k) − log(1 − P(k)) under softmax(z), in float64 from an independent forward pass."""
+    z = np.asarray(z, dtype=np.float64)
+    others = np.delete(z, k)
+    return float(z[k] - (others.max() + np.log(np.exp(others - others.max()).sum())))
+
+
+def zero_shot_logits(m, text: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    v = np.asarray(m.embed([text])[0], dtype=np.float64)
+    return np.asarray(m.centroids(), dtype=np.float64) @ (v / np.linalg.norm(v)) / m.temperature
+
+
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "She works as a nurse.", "A wonderful, happy day; unbelievably good."]
 
 
@@ -20,7 +32,7 @@ def test_linear_model_ig_is_w_times_x_minus_baseline(linear_model):
         for text, e in zip(TEXTS, res.examples):
             ids = m.tokenizer(text)["input_ids"]
             special = set(m.tokenizer.all_special_ids)
-            E, w = m.model.emb.weight.detach(), m.model.w.detach()[:, 1]
+            E, w = m.model.emb.weight.detach(), m.model.w.detach()[:, 1] - m.model.w.detach()[:, 0]  # log-odds margin
             want = [float((E[t] - E[t if t in special else pad]) @ w) for t in ids]
             np.testing.assert_allclose(e.token_scores, want, rtol=1e-5, atol=1e-5)
             assert e.attributions[0].n_steps == steps and e.attributions[0].converged
@@ -30,7 +42,7 @@ def test_linear_model_faithfulness_matches_hand_computation(linear_model):
     """Deleting words from a bag-of-embeddings model removes exactly their terms E[x]·w."""
     m = linear_model
     e = explain(m, [TEXTS[0]], target="pos", n_steps=1).examples[0]
-    w = m.model.w.detach()[:, 1]
+    w = m.model.w.detach()[:, 1] - m.model.w.detach()[:, 0]
     E = m.model.emb.weight.detach()
     contrib = np.array([sum(float(E[e_id] @ w) for p, e_id in enumerate(m.tokenizer(TEXTS[0])["input_ids"])
                             if e.word_of_token[p] == k) for k in range(len(e.words))])
@@ -79,8 +91,9 @@ def test_completeness_on_every_head(tiny, kind, kwargs, target, text):
         assert a.converged and gap <= 1e-3 * abs(e.value - e.baseline_value) + floor, (kind, gap, a.n_steps)
         assert sum(a.word_scores) == pytest.approx(sum(s for s, w in zip(a.token_scores, e.word_of_token) if w is not None), abs=1e-6)
     e = res.examples[0]
-    if kind.endswith("classifier"):
-        assert e.value == pytest.approx(float(m.logits([text])[0, m.label_index(e.target)]), abs=1e-4)
+    if kind.endswith("classifier"):  # log-odds of P(target) from the adapter's own probabilities
+        assert e.value == pytest.approx(log_odds_from_logits(m.logits([text])[0], m.label_index(e.target)), abs=1e-5)
+        assert 1 / (1 + np.exp(-e.value)) == pytest.approx(e.prediction["target_prob"], abs=1e-5)
     elif kind == "bert-mlm":
         assert e.value == pytest.approx(float(m.mask_fill([text], [target])[0, 0]), abs=1e-4)
     elif kind == "gpt2":
@@ -89,9 +102,8 @@ def test_completeness_on_every_head(tiny, kind, kwargs, target, text):
         a, b = m.embed([text, target])
         assert e.value == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-4)
     elif "task" in kwargs:
-        v = m.embed([text])[0]
-        c = m.centroids()[m.label_index(e.target)]
-        assert e.value == pytest.approx(float(v @ c / np.linalg.norm(v)), abs=1e-4)
+        assert e.value == pytest.approx(log_odds_from_logits(zero_shot_logits(m, text), m.label_index(e.target)), abs=1e-5)
+        assert 1 / (1 + np.exp(-e.value)) == pytest.approx(e.prediction["target_prob"], abs=1e-5)
         assert e.prediction["score"] == pytest.approx(float(m.class_probs([text])[0].max()), abs=1e-5)
 
 
@@ -109,7 +121,8 @@ def test_ig_equals_captum_plain_ig_on_inputs_embeds(tiny, kind):
         mask = torch.ones_like(ids)
 
         def f(x):  # type: ignore[no-untyped-def]
-            return m.model(inputs_embeds=x, attention_mask=mask.expand(x.shape[0], -1)).logits[:, 1]
+            z = m.model(inputs_embeds=x, attention_mask=mask.expand(x.shape[0], -1)).logits
+            return z[:, 1] - z[:, 0]  # two labels: the log-odds of label 1
 
         attr = IntegratedGradients(f).attribute(emb(ids).detach(), baselines=emb(base).detach(), n_steps=20,
                                                 method="gausslegendre")

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", default=None, help="auto (default: bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16")
     run.add_argument("--batch-size", type=_batch_size, default=None, help="'auto' (token budget, default) or a fixed number of rows")
     run.add_argument("--max-cases", type=_positive, default=None, help="cap the number of cases per probe (seeded sample)")
+    run.add_argument("--max-tokens", type=_positive, default=None,
+                     help="cap the tokens each probe pushes through the model (default with --max-cases: 2048 per case); "
+                          "a probe over it is cut down (fewer cases, shorter lengths) and says so")
     run.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     run.add_argument("--offline", action="store_true", help="never contact the model hub")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the output cache")
@@ -151,6 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {
         "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device, "dtype": args.dtype,
         "batch_size": args.batch_size, "max_cases": args.max_cases, "seed": args.seed,
+        "max_tokens": args.max_tokens,
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_explain:
@@ -228,9 +232,11 @@ def _print_summary(result: Any, written: dict[str, Path]) -> None:
     gates = result.gates
     fails = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
-    skipped = [p.probe for p in result.probes if p.status == "skipped"]
+    from audit.budget import over_budget
+
+    skipped = [p.probe for p in result.probes if p.status == "skipped" and not over_budget(p)]
     for p in result.probes:
-        if p.status != "skipped":
+        if p.status != "skipped" or over_budget(p):
             print(f"  {p.status:5} {p.probe:32} {p.headline}")
     if skipped:
         print(f"  skip  {len(skipped)} probes that do not apply to a {result.model.task} model: {', '.join(skipped)}")

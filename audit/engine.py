@@ -131,6 +131,8 @@ class Engine:
         self.cache = cache if cache is not None else OutputCache(None)
         self.progress = progress
         self.stats = EngineStats()
+        self.limit: int | None = None
+        self.spent = 0
         from audit import distributed
 
         self.rank, self.world = distributed.world()
@@ -205,6 +207,16 @@ class Engine:
         return [], []
 
     # ---- batched, cached execution ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def limited(self, tokens: int) -> Any:
+        """Within this block ``map`` computes at most ``tokens`` tokens in all (``spent`` counts them);
+        a call that would go past it raises ``audit.budget.BudgetExceeded`` before computing anything."""
+        self.limit, self.spent = int(tokens), 0
+        try:
+            yield self
+        finally:
+            self.limit = None
+
     def map(
         self,
         primitive: str,
@@ -239,6 +251,12 @@ class Engine:
                 todo_keys[k] = i
         self.stats.cache_hits += n - len(todo_keys)  # served from the cache or a duplicate in this call
         todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
+        if self.limit is not None:
+            needed = sum(len(ids[i]) for i in todo)
+            if self.spent + needed > self.limit:
+                from audit.budget import BudgetExceeded
+
+                raise BudgetExceeded(needed, self.spent, self.limit)
         queue = deque(self._plan(todo, ids))
         if self.world > 1:  # data-parallel: this process takes every world-th batch of the same plan
             queue = deque(list(queue)[self.rank :: self.world])
@@ -313,6 +331,7 @@ class Engine:
         self.stats.forward_calls += 1
         self.stats.sequences += len(seqs)
         self.stats.tokens += sum(batch.lengths)
+        self.spent += sum(batch.lengths)
         return outputs
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from audit import distributed
+from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.models import AuditedModel, load
@@ -118,6 +119,7 @@ def run_audit(
     thresholds: Mapping[str, list[Threshold]] | None = None,
     seed: int = 0,
     max_cases: int | None = None,
+    max_tokens: int | None = None,
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int | None = None,
@@ -134,8 +136,11 @@ def run_audit(
 ) -> AuditResult:
     """Run the selected probes (every probe when none is named) and return the results.
 
-    ``explain`` is True (Integrated Gradients), a method name, or False.
+    ``explain`` is True (Integrated Gradients), a method name, or False. ``max_tokens`` caps the tokens each
+    probe pushes through the model (default: ``max_cases`` × ``audit.budget.TOKENS_PER_CASE`` when a case cap is
+    given, else no cap); a probe over it is cut down until it fits, and its result says what was cut.
     """
+    budget = token_budget(max_tokens, max_cases)
     if explain is not True and explain is not False:
         from audit.errors import unknown_name
         from audit.explain.methods import METHODS
@@ -158,7 +163,7 @@ def run_audit(
         if progress and distributed.is_main_process():
             print(f"[audit] {probe.name} …", file=sys.stderr, flush=True)
         seed_everything(seed)
-        result = probe.run(m)
+        result = run_within(probe, m, budget)
         results.append(result)
         timings[probe.name] = result.seconds
     order = {p.name: i for i, p in enumerate(chosen)}

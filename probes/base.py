@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.models import AuditedModel
 
 ENTRY_POINT_GROUP = "transformer_audit.probes"
+SHRINK_FROM = 64
+"""The case cap a probe without one gets on its first cut to fit a token budget."""
 
 
 class Probe:
@@ -39,6 +41,8 @@ class Probe:
     card: ClassVar[dict[str, Any]] = {}
     """What it measures, how to read it, sources, limits: composed into the report."""
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    cases_drive_cost: ClassVar[bool] = True
+    """Whether ``max_cases`` caps the inputs (False where it only caps the cases worth explaining)."""
 
     def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         self.seed = seed
@@ -107,6 +111,17 @@ class Probe:
 
     def _run(self, model: AuditedModel) -> ProbeResult:
         raise NotImplementedError
+
+    def shrink(self) -> str | None:
+        """Make the next run cheaper after it went over the token budget (``audit.budget``); say what was cut,
+        or None when nothing is left to cut. The base halves ``max_cases`` (from ``SHRINK_FROM`` when unset):
+        probes whose cost is not their case count override this and cut the parameters that drive it."""
+        old = self.max_cases
+        new = SHRINK_FROM if old is None else old // 2
+        if new < 1 or not self.cases_drive_cost:
+            return None
+        self.max_cases = new
+        return f"max_cases {old if old is not None else 'unset'} → {new}"
 
 
 P = TypeVar("P", bound=type[Probe])

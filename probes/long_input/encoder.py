@@ -36,6 +36,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 @register_probe
 class EncoderProbe(GridProbe):
     name = "long_input.encoder"
+    cases_drive_cost = False
     suite = "long-input"
     title = "Encoder drift with length and position, and the truncation limit in force"
     requires = frozenset({"embed"})

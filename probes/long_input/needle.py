@@ -35,6 +35,7 @@ NEEDLE_WEAK = 0.6
 @register_probe
 class NeedleProbe(GridProbe):
     name = "long_input.needle"
+    cases_drive_cost = False
     suite = "long-input"
     title = "Needle in a haystack: where a classifier stops reading"
     requires = frozenset({"class_probs"})

@@ -43,6 +43,7 @@ def ranks(queries: np.ndarray, candidates: np.ndarray, correct: np.ndarray) -> n
 @register_probe
 class RetrievalProbe(Probe):
     name = "multilingual.retrieval"
+    cases_drive_cost = False
     suite = "multilingual"
     title = "Cross-lingual retrieval of parallel names"
     requires = frozenset({"embed"})
@@ -76,6 +77,14 @@ class RetrievalProbe(Probe):
         self.languages = languages
         self.items = items
         self.min_items = min_items
+
+    def shrink(self) -> str | None:
+        """Fewer parallel items per language (not below min_items) when over the token budget."""
+        new = max(self.min_items, 2, self.items // 2)
+        if new >= self.items:
+            return None
+        old, self.items = self.items, new
+        return f"items {old} → {new}"
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit import distributed
+from audit import distributed, probe_cache
 from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
@@ -159,11 +159,21 @@ def run_audit(
     chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
                                    thresholds=thresholds, seed=seed, max_cases=max_cases)
     timings: dict[str, float] = {"load": round(t_load - t0, 3)}
+    cached: list[str] = []
     for probe in chosen:
         if progress and distributed.is_main_process():
             print(f"[audit] {probe.name} …", file=sys.stderr, flush=True)
         seed_everything(seed)
-        result = run_within(probe, m, budget)
+        start = time.perf_counter()
+        cache_key = probe_cache.key(m, probe, budget) if probe_cache.enabled(m) else None
+        result = probe_cache.get(m, cache_key) if cache_key else None
+        if result is None:
+            result = run_within(probe, m, budget)
+            if cache_key:
+                probe_cache.put(m, cache_key, result)
+        else:
+            result = ProbeResult(**{**result.__dict__, "seconds": round(time.perf_counter() - start, 3)})
+            cached.append(probe.name)
         results.append(result)
         timings[probe.name] = result.seconds
     order = {p.name: i for i, p in enumerate(chosen)}
@@ -181,7 +191,7 @@ def run_audit(
         environment=environment(m, seed),
         config=dict(config or {}),
         timings=timings,
-        throughput=m.engine.stats.as_dict(),
+        throughput={**m.engine.stats.as_dict(), "probes_from_cache": ", ".join(cached)},
     )
 
 

@@ -215,7 +215,9 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
     probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
                                    probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
-    rows, rate = dryrun.plan(m, probes)
+    from audit.budget import token_budget
+
+    rows, rate = dryrun.plan(m, probes, token_budget(kwargs.get("max_tokens"), kwargs.get("max_cases")))
     print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
     return EXIT_OK
 

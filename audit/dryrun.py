@@ -169,7 +169,7 @@ def render(model: AuditedModel, rows: list[PlannedProbe], rate: float, skipped: 
         lines.append(f"{'  suite ' + suite:34} {sum(r.inputs for r in mine):9,} {sum(r.sequences for r in mine):15,} "
                      f"{sum(r.tokens for r in mine):11,} {sum(r.batches for r in mine):8,} {sum(r.seconds for r in mine):8.1f}")
     total = sum(r.seconds for r in rows)
-    lines += ["", f"estimated probe time {total:.0f} s: the real model's fitted cost of every planned batch, plus the "
+    lines += ["", f"estimated probe time {total:.1f} s: the real model's fitted cost of every planned batch, plus the "
               "probes' own work outside the model (inputs a probe shares with an earlier one are computed once); "
               "loading and explanations come on top"]
     if skipped:

@@ -217,8 +217,9 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
     from audit.budget import token_budget
 
-    rows, rate = dryrun.plan(m, probes, token_budget(kwargs.get("max_tokens"), kwargs.get("max_cases")))
-    print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
+    budget = token_budget(kwargs.get("max_tokens"), kwargs.get("max_cases"))
+    rows, rate = dryrun.plan(m, probes, budget)
+    print(dryrun.render(m, rows, rate, [s.probe for s in skipped], budget))
     return EXIT_OK
 
 

@@ -158,9 +158,10 @@ def plan(model: AuditedModel, probes: list[Any], budget: int | None = None) -> t
     return rows, biggest[0] * biggest[1] / max(cost(*biggest), 1e-9)
 
 
-def render(model: AuditedModel, rows: list[PlannedProbe], rate: float, skipped: list[str]) -> str:
+def render(model: AuditedModel, rows: list[PlannedProbe], rate: float, skipped: list[str], budget: int | None = None) -> str:
     lines = [f"dry run: {model.info.spec} ({model.task}) on {model.info.device}, {model.info.dtype}; "
-             f"the real model's fitted speed on the plan's largest batches: {rate:,.0f} tokens/s", "",
+             f"the real model's fitted speed on the plan's largest batches: {rate:,.0f} tokens/s",
+             f"token budget per probe: {'none' if budget is None else f'{budget:,} tokens (probes over it are cut down, as in the real run)'}", "",
              f"{'probe':34} {'inputs':>9} {'forward passes':>15} {'tokens':>11} {'batches':>8} {'est. s':>8}"]
     for suite in sorted({r.suite for r in rows}):
         mine = [r for r in rows if r.suite == suite]

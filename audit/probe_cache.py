@@ -68,9 +68,26 @@ def _file_digests(params: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """SHA-256 of what decides a fast tokenizer's output: its full serialised pipeline (normaliser, pre-tokenizer,
+    model and vocabulary, post-processor) and its special tokens; not the truncation and padding state, which
+    each call sets."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    h.update(json.dumps(spec, sort_keys=True).encode())
+    h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 def key(model: AuditedModel, probe: Probe, budget: int | None) -> str:
     params = probe.get_params()
     info = model.info
+    if probe.tokenizer_only:  # shared by every model with this tokenizer
+        return make_key(FORMAT, "tokenizer", tokenizer_fingerprint(model.tokenizer), probe.name,
+                        json.dumps(params, sort_keys=True, default=str), json.dumps(_file_digests(params), sort_keys=True),
+                        _versions(), code_fingerprint())
     return make_key(FORMAT, info.fingerprint, info.device, info.dtype, json.dumps(list(info.labels)), probe.name,
                     json.dumps(params, sort_keys=True, default=str), json.dumps(_file_digests(params), sort_keys=True),
                     str(budget), _versions(), code_fingerprint())

@@ -41,6 +41,8 @@ class Probe:
     card: ClassVar[dict[str, Any]] = {}
     """What it measures, how to read it, sources, limits: composed into the report."""
     default_thresholds: ClassVar[tuple[Threshold, ...]] = ()
+    tokenizer_only: ClassVar[bool] = False
+    """Whether the result depends on the tokenizer alone (then cached per tokenizer, shared by every model that uses it)."""
     cases_drive_cost: ClassVar[bool] = True
     """Whether ``max_cases`` caps the inputs (False where it only caps the cases worth explaining)."""
 

@@ -35,6 +35,7 @@ CHART_TOP = 50
 @register_probe
 class TokenizerCoverageProbe(Probe):
     name = "multilingual.tokenizer"
+    tokenizer_only = True
     suite = "multilingual"
     title = "Tokenizer coverage across languages"
     requires = frozenset()

@@ -48,3 +48,16 @@ def test_a_change_recomputes(tiny_path, tmp_path):  # type: ignore[no-untyped-de
 def test_no_cache_means_no_probe_cache(tiny):  # type: ignore[no-untyped-def]
     assert not probe_cache.enabled(tiny("bert-mlm"))  # in-memory output cache: every probe recomputed
     assert len(probe_cache.code_fingerprint()) == 64
+
+
+def test_tokenizer_measurements_are_shared_by_models_with_the_same_tokenizer(tiny_path, tmp_path):  # type: ignore[no-untyped-def]
+    """Two different models (an MLM and a classifier) with the same WordPiece tokenizer: the second audit takes the
+    tokenizer probe from the cache, and it equals a fresh measurement; a different tokenizer (GPT-2 BPE) does not."""
+    one = ["multilingual.tokenizer"]
+    first = _run(tiny_path("bert-mlm"), tmp_path / "c", probes=one)
+    shared = _run(tiny_path("bert-classifier"), tmp_path / "c", probes=one)
+    assert shared.throughput["probes_from_cache"] == "multilingual.tokenizer"
+    fresh = run_audit(str(tiny_path("bert-classifier")), probes=one, explain=False, progress=False, use_cache=False)
+    assert _metrics(shared) == _metrics(fresh) == _metrics(first)
+    other = _run(tiny_path("gpt2"), tmp_path / "c", probes=one)
+    assert other.throughput["probes_from_cache"] == ""

@@ -262,13 +262,13 @@ class Engine:
                 todo_keys[k] = i
         self.stats.cache_hits += n - len(todo_keys)  # served from the cache or a duplicate in this call
         todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
-        trials, rest = self._trials(todo, ids)
         if self.limit is not None:
             needed = sum(len(ids[i]) for i in todo)
             if self.spent + needed > self.limit:
                 from audit.budget import BudgetExceeded
 
                 raise BudgetExceeded(needed, self.spent, self.limit)
+        trials, rest = self._trials(todo, ids)
         queue = deque(trials or self._plan(rest, ids))
         if self.world > 1:  # data-parallel: this process takes every world-th batch of the same plan
             queue = deque(list(queue)[self.rank :: self.world])

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", default=None, help="auto (default: bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16")
     run.add_argument("--batch-size", type=_batch_size, default=None, help="'auto' (token budget, default) or a fixed number of rows")
     run.add_argument("--max-cases", type=positive_arg, default=None, help="cap the number of cases per probe (seeded sample)")
+    run.add_argument("--max-tokens", type=positive_arg, default=None,
+                     help="cap the tokens each probe pushes through the model (default with --max-cases: 2048 per case); "
+                          "a probe over it is cut down (fewer cases, shorter lengths) and says so")
     run.add_argument("--seed", type=seed_arg, default=None, help="random seed (default 0)")
     run.add_argument("--offline", action="store_true", help="never contact the model hub")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the output cache")
@@ -143,6 +146,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {
         "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device, "dtype": args.dtype,
         "batch_size": args.batch_size, "max_cases": args.max_cases, "seed": args.seed,
+        "max_tokens": args.max_tokens,
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     data_params = {"data": args.data, "group_columns": args.group_columns, "text_column": args.text_column,
@@ -283,8 +287,11 @@ def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> in
     probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
                                    probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
                                    seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
-    rows, rate = dryrun.plan(m, probes)
-    print(dryrun.render(m, rows, rate, [s.probe for s in skipped]))
+    from audit.budget import token_budget
+
+    budget = token_budget(kwargs.get("max_tokens"), kwargs.get("max_cases"))
+    rows, rate = dryrun.plan(m, probes, budget)
+    print(dryrun.render(m, rows, rate, [s.probe for s in skipped], budget))
     from audit.gates import max_cases_warnings
 
     gated = {p.name: list(p.default_thresholds if p.thresholds is None else p.thresholds) for p in probes}
@@ -315,9 +322,11 @@ def _print_summary(result: Any, written: dict[str, Path], allow_inconclusive: bo
     gates = result.gates
     fails = [g for g in gates if g.status == "fail"]
     unsure = [g for g in gates if g.status == "inconclusive"]
-    skipped = [p.probe for p in result.probes if p.status == "skipped"]
+    from audit.budget import over_budget
+
+    skipped = [p.probe for p in result.probes if p.status == "skipped" and not over_budget(p)]
     for p in result.probes:
-        if p.status != "skipped":
+        if p.status != "skipped" or over_budget(p):
             status = worst(g.status for g in p.gates) if p.status == "ok" and p.gates else p.status
             print(_fit(f"  {status:12} {p.probe:26} {p.headline}"))
     if skipped:

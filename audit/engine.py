@@ -24,6 +24,10 @@ from audit.cache import OutputCache, make_key
 from audit.errors import AuditError
 
 PAD_MULTIPLE = 8
+CPU_CANDIDATES = (0, 512, 2048, 8192)
+"""Token budgets per batch the engine tries on a CPU (0: one text per forward pass, no padding at all)."""
+TRIAL_TOKENS = 2048
+"""Real work each candidate does per trial round; two rounds each, interleaved, so all see similar lengths."""
 LONG_TEXT_STRATEGIES = ("truncate", "head", "tail", "head_tail", "window_mean", "window_max")
 
 
@@ -83,6 +87,8 @@ class EngineStats:
     cache_hits: int = 0
     oom_backoffs: int = 0
     explanations_cached: int = 0
+    cpu_batch_tokens: int | None = None
+    """The batch token budget the CPU trial chose (0: one text per pass); None when none was run."""
 
     def as_dict(self) -> dict[str, float]:
         s = max(self.seconds, 1e-9)
@@ -96,6 +102,7 @@ class EngineStats:
             "cache_hits": self.cache_hits,
             "oom_backoffs": self.oom_backoffs,
             "explanations_cached": self.explanations_cached,
+            **({} if self.cpu_batch_tokens is None else {"cpu_batch_tokens": self.cpu_batch_tokens}),
         }
 
 
@@ -128,9 +135,15 @@ class Engine:
         self.max_length = max_length
         self.token_budget = token_budget or (131072 if device.type == "cuda" else 8192)
         self.batch_size = batch_size
+        self.tune = device.type == "cpu" and token_budget is None and batch_size is None
+        """On a CPU with nothing fixed by the user: time the candidates on the first large call and keep the fastest
+        for batching (``token_budget`` itself, which explanations and cache keys use, is left as it is)."""
+        self.rows_budget: int | None = None
         self.cache = cache if cache is not None else OutputCache(None)
         self.progress = progress
         self.stats = EngineStats()
+        self.limit: int | None = None
+        self.spent = 0
         from audit import distributed
 
         self.rank, self.world = distributed.world()
@@ -205,6 +218,16 @@ class Engine:
         return [], []
 
     # ---- batched, cached execution ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def limited(self, tokens: int) -> Any:
+        """Within this block ``map`` computes at most ``tokens`` tokens in all (``spent`` counts them);
+        a call that would go past it raises ``audit.budget.BudgetExceeded`` before computing anything."""
+        self.limit, self.spent = int(tokens), 0
+        try:
+            yield self
+        finally:
+            self.limit = None
+
     def map(
         self,
         primitive: str,
@@ -239,17 +262,31 @@ class Engine:
                 todo_keys[k] = i
         self.stats.cache_hits += n - len(todo_keys)  # served from the cache or a duplicate in this call
         todo = sorted(todo_keys.values(), key=lambda i: len(ids[i]), reverse=True)
-        queue = deque(self._plan(todo, ids))
+        if self.limit is not None:
+            needed = sum(len(ids[i]) for i in todo)
+            if self.spent + needed > self.limit:
+                from audit.budget import BudgetExceeded
+
+                raise BudgetExceeded(needed, self.spent, self.limit)
+        trials, rest = self._trials(todo, ids)
+        queue = deque(trials or self._plan(rest, ids))
         if self.world > 1:  # data-parallel: this process takes every world-th batch of the same plan
             queue = deque(list(queue)[self.rank :: self.world])
-        bar = tqdm(total=sum(map(len, queue)), desc=desc or primitive, unit="seq",
+        bar = tqdm(total=sum(map(len, queue)) + (len(rest) if trials else 0), desc=desc or primitive, unit="seq",
                    disable=not self.progress or len(todo) < 64 or None, leave=False)
         computed: dict[str, np.ndarray] = {}
         try:
-            while queue:
+            while queue or trials:
+                if not queue:  # the trial batches are done: keep the fastest budget, plan the rest with it
+                    self._choose(trials)
+                    trials, queue = [], deque(self._plan(rest, ids))
+                    continue
                 chunk = queue.popleft()
                 try:
+                    started = time.perf_counter()
                     outputs = self._forward(forward, [ids[i] for i in chunk], [ex[i] for i in chunk])
+                    if trials:
+                        self._timed[id(chunk)] = time.perf_counter() - started
                 except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
                     if not _is_oom(exc):
                         raise
@@ -278,12 +315,48 @@ class Engine:
         found.update(computed)
         return [found[k] for k in keys]
 
+    def _trials(self, todo: list[int], ids: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:
+        """On a CPU, the first call with enough work runs its longest items as trial batches, two interleaved
+        rounds of each candidate budget; returns the trial batches (each tagged in ``_trial_of``) and the rest."""
+        work = sum(len(ids[i]) for i in todo)
+        if not self.tune or self.world > 1 or len(todo) < 64 or work < 4 * TRIAL_TOKENS * len(CPU_CANDIDATES):
+            return [], todo
+        self.tune = False
+        self._trial_of: dict[int, tuple[int, int]] = {}
+        self._timed: dict[int, float] = {}
+        chunks, pos = [], 0
+        for _ in range(2):
+            for budget in CPU_CANDIDATES:
+                spent = 0
+                while spent < TRIAL_TOKENS and pos < len(todo):
+                    width = padded(len(ids[todo[pos]]))
+                    rows = 1 if budget == 0 else max(1, budget // width)
+                    chunk = todo[pos : pos + rows]
+                    pos += len(chunk)
+                    spent += sum(len(ids[i]) for i in chunk)
+                    self._trial_of[id(chunk)] = (budget, sum(len(ids[i]) for i in chunk))
+                    chunks.append(chunk)
+        return chunks, todo[pos:]
+
+    def _choose(self, trials: list[list[int]]) -> None:
+        """Keep the candidate with the lowest time per token over its trial batches."""
+        seconds: dict[int, float] = {}
+        tokens: dict[int, int] = {}
+        for chunk in trials:
+            budget, n = self._trial_of[id(chunk)]
+            seconds[budget] = seconds.get(budget, 0.0) + self._timed.get(id(chunk), math.inf)
+            tokens[budget] = tokens.get(budget, 0) + n
+        self.rows_budget = min(seconds, key=lambda b: (seconds[b] / max(tokens[b], 1), b))
+        self.stats.cpu_batch_tokens = self.rows_budget
+
     def _plan(self, todo: list[int], ids: Sequence[Sequence[int]]) -> list[list[int]]:
-        """Batches of the (length-sorted) items: as many rows as fit the token budget."""
+        """Batches of the (length-sorted) items: as many rows as fit the token budget (the CPU trial's choice
+        when one ran; 0 means one row per batch)."""
+        budget = self.token_budget if self.rows_budget is None else self.rows_budget
         chunks, pos = [], 0
         while pos < len(todo):
             first = padded(len(ids[todo[pos]]))
-            rows = max(1, self.token_budget // first)
+            rows = max(1, budget // first)
             if self.batch_size is not None:
                 rows = min(rows, self.batch_size)
             chunks.append(todo[pos : pos + rows])
@@ -313,6 +386,7 @@ class Engine:
         self.stats.forward_calls += 1
         self.stats.sequences += len(seqs)
         self.stats.tokens += sum(batch.lengths)
+        self.spent += sum(batch.lengths)
         return outputs
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit import distributed
+from audit import distributed, probe_cache
+from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.models import AuditedModel, adapt, load
@@ -120,6 +121,7 @@ def run_audit(
     thresholds: Mapping[str, list[Threshold]] | None = None,
     seed: int = 0,
     max_cases: int | None = None,
+    max_tokens: int | None = None,
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int | None = None,
@@ -143,8 +145,11 @@ def run_audit(
     Pipeline, a PreTrainedModel with ``tokenizer``, or a SentenceTransformer.
     ``explain`` is True (Integrated Gradients), a method name, or False. ``progress`` is True (one overall
     bar on stderr, closed on return), False, or a caller's ``Progress`` that stays open for its own stages
-    (the CLI's report writing).
+    (the CLI's report writing). ``max_tokens`` caps the tokens each probe pushes through the model (default:
+    ``max_cases`` × ``audit.budget.TOKENS_PER_CASE`` when a case cap is given, else no cap); a probe over it is
+    cut down until it fits, and its result says what was cut.
     """
+    budget = token_budget(max_tokens, max_cases)
     if explain is not True and explain is not False:
         from audit.errors import unknown_name
         from audit.explain.methods import METHODS
@@ -175,10 +180,20 @@ def run_audit(
         to_explain = float(max_explanations) if explain else 0.0  # progress units: one per case at most
         bar.add(len(chosen) + to_explain)
         engine_bars, m.engine.progress = m.engine.progress, m.engine.progress and not bar.enabled  # one bar, not one per step
+        cached: list[str] = []
         for probe in chosen:
             bar.stage(probe.name)
             seed_everything(seed)
-            result = probe.run(m)
+            start = time.perf_counter()
+            cache_key = probe_cache.key(m, probe, budget) if probe_cache.enabled(m) else None
+            result = probe_cache.get(m, cache_key) if cache_key else None
+            if result is None:
+                result = run_within(probe, m, budget)
+                if cache_key:
+                    probe_cache.put(m, cache_key, result)
+            else:
+                result = ProbeResult(**{**result.__dict__, "seconds": round(time.perf_counter() - start, 3)})
+                cached.append(probe.name)
             results.append(result)
             timings[probe.name] = result.seconds
         order = {p.name: i for i, p in enumerate(chosen)}
@@ -206,7 +221,7 @@ def run_audit(
         environment=environment(m, seed),
         config=dict(config or {}),
         timings=timings,
-        throughput=m.engine.stats.as_dict(),
+        throughput={**m.engine.stats.as_dict(), "probes_from_cache": ", ".join(cached)},
     )
 
 

@@ -26,6 +26,7 @@ BENCHES = [
     ("long-input suite, batched vs per-window loop", ["bench_long_input.py"], False),
     ("batched IG vs one text per call; explaining telling cases", ["bench_explain.py", "--n", "16", "--cases", "64"], False),
     ("whole default audit, cold and from the cache", ["bench_audit.py"], True),
+    ("bounded tiny-MLM audit, dry run vs real run, first forward pass", ["bench_cost.py"], True),
     ("bert-base FLOP/s and MFU; torch.compile against eager", ["bench_mfu.py", "--compile"], True),
     ("20,000-case load and peak memory", ["bench_load.py"], False),
 ]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.models import AuditedModel
 
 ENTRY_POINT_GROUP = "transformer_audit.probes"
+SHRINK_FROM = 64
+"""The case cap a probe without one gets on its first cut to fit a token budget."""
 
 
 class Probe:
@@ -42,6 +44,11 @@ class Probe:
     metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
     """The metrics the probe reports, declared statically so that thresholds can be checked before any model
     loads (`audit validate`) and gap metrics know their sensitivity floor. Empty: not declared yet."""
+
+    tokenizer_only: ClassVar[bool] = False
+    """Whether the result depends on the tokenizer alone (then cached per tokenizer, shared by every model that uses it)."""
+    cases_drive_cost: ClassVar[bool] = True
+    """Whether ``max_cases`` caps the inputs (False where it only caps the cases worth explaining)."""
 
     def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
         self.seed = seed
@@ -118,6 +125,17 @@ class Probe:
             present = {m.name for m in metrics}
             thresholds = [t for t in cls.default_thresholds if t.metric in present]
         return apply(cls.name, metrics, list(thresholds), cls.metric_specs) if thresholds else ()
+
+    def shrink(self) -> str | None:
+        """Make the next run cheaper after it went over the token budget (``audit.budget``); say what was cut,
+        or None when nothing is left to cut. The base halves ``max_cases`` (from ``SHRINK_FROM`` when unset):
+        probes whose cost is not their case count override this and cut the parameters that drive it."""
+        old = self.max_cases
+        new = SHRINK_FROM if old is None else old // 2
+        if new < 1 or not self.cases_drive_cost:
+            return None
+        self.max_cases = new
+        return f"max_cases {old if old is not None else 'unset'} → {new}"
 
 
 P = TypeVar("P", bound=type[Probe])

@@ -42,6 +42,7 @@ class EncoderProbe(GridProbe):
         MetricSpec("past_limit_max_abs_diff", ideal=0.0), MetricSpec("start_minus_end_similarity", ideal=0.0),
         MetricSpec("similarity", higher_is_better=True, groups="L=length d=depth"),
     )
+    cases_drive_cost = False
     suite = "long-input"
     title = "Encoder drift with length and position, and the truncation limit in force"
     requires = frozenset({"embed"})

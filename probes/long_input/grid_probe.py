@@ -36,7 +36,36 @@ class GridProbe(Probe):
         start = self.min_length if self.min_length is not None else max(32, -(-needed // 8) * 8)
         grid, warnings = haystack.length_grid(limit, lengths=self.lengths, min_length=start,
                                               n_lengths=self.n_lengths, max_tokens=self.max_tokens, probe=self.name)
+        self._grid = grid
         return limit, grid, warnings
+
+    def shrink(self) -> str | None:
+        """The cost of a length grid is its longest inputs: first keep depths 0, ½ and 1, then three lengths, then
+        halve the longest length (the grid then stops short of twice the limit, and its warning says so), then
+        two lengths, and only then fewer cases."""
+        grid = getattr(self, "_grid", None) or []
+        if len(self.depths) > 3:
+            old, self.depths = self.depths, [min(self.depths), sorted(self.depths)[len(self.depths) // 2], max(self.depths)]
+            return f"depths {old} → {self.depths}"
+        if self.lengths is None and self.n_lengths > 3:
+            old_n, self.n_lengths = self.n_lengths, 3
+            return f"n_lengths {old_n} → 3"
+        if self.lengths is not None and len(self.lengths) > 3:
+            old_l, self.lengths = self.lengths, [grid[0], grid[len(grid) // 2], grid[-1]] if grid else self.lengths[:3]
+            return f"lengths {old_l} → {self.lengths}"
+        if len(grid) >= 2 and grid[-1] // 2 > grid[0]:
+            if self.lengths is not None:
+                old_l, self.lengths = self.lengths, sorted({n for n in self.lengths if n <= grid[-1] // 2} | {grid[-1] // 2})
+                return f"lengths {old_l} → {self.lengths}"
+            old_t, self.max_tokens = self.max_tokens, grid[-1] // 2
+            return f"longest input {grid[-1]} → {self.max_tokens} tokens (max_tokens {old_t} → {self.max_tokens})"
+        if self.lengths is None and self.n_lengths > 2:
+            self.n_lengths = 2
+            return "n_lengths 3 → 2"
+        if len(self.depths) > 1:
+            old, self.depths = self.depths, [sorted(self.depths)[len(self.depths) // 2]]
+            return f"depths {old} → {self.depths}"
+        return super().shrink()
 
     def needle_grid(self, model: AuditedModel, needles: Sequence[str]) -> tuple[int, list[int], list[str]]:
         """``grid`` for these needles, each checked to fit the shortest length (AuditError otherwise)."""

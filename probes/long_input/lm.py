@@ -35,6 +35,7 @@ class LanguageModelProbe(GridProbe):
         MetricSpec("loss_last_bin", higher_is_better=False),
         MetricSpec("passkey_accuracy", higher_is_better=True, groups="L=length d=depth"),
     )
+    cases_drive_cost = False
     suite = "long-input"
     title = "Language models: loss by position and passkey retrieval"
     requires = frozenset({"token_scores"})
@@ -68,6 +69,17 @@ class LanguageModelProbe(GridProbe):
         self.position_bins = position_bins
         self.retrieval_level = retrieval_level
         super().__init__(**grid)
+
+    def shrink(self) -> str | None:
+        """Fewer long natural texts and distractor keys first (a masked LM's pseudo-log-likelihood costs a forward
+        pass per token), then the grid's cuts."""
+        if self.n_texts > 1:
+            old, self.n_texts = self.n_texts, 1
+            return f"n_texts {old} → 1"
+        if self.n_distractors > 1:
+            old, self.n_distractors = self.n_distractors, 1
+            return f"n_distractors {old} → 1 (chance is now 0.5)"
+        return super().shrink()
 
     def validate(self, model: AuditedModel) -> None:
         super().validate(model)

@@ -45,6 +45,7 @@ class NeedleProbe(GridProbe):
         MetricSpec("best_remedy_agreement", higher_is_better=True, groups="strategy"),
         MetricSpec("agreement", higher_is_better=True, groups="L=length d=depth"),
     )
+    cases_drive_cost = False
     suite = "long-input"
     title = "Needle in a haystack: where a classifier stops reading"
     requires = frozenset({"class_probs"})

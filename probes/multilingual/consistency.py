@@ -61,6 +61,7 @@ class ConsistencyProbe(Probe):
         MetricSpec("max_gap_to_best", higher_is_better=False),
         MetricSpec("translation_agreement", higher_is_better=True),
     )
+    cases_drive_cost = False
     suite = "multilingual"
     title = "Consistency of predictions across languages"
     requires = frozenset({"class_probs"})
@@ -94,6 +95,14 @@ class ConsistencyProbe(Probe):
         self.items = items
         self.min_items = min_items
         self.dataset = dataset
+
+    def shrink(self) -> str | None:
+        """Fewer parallel items per language (not below min_items) when over the token budget."""
+        new = max(self.min_items, 1, self.items // 2)
+        if new >= self.items:
+            return None
+        old, self.items = self.items, new
+        return f"items {old} → {new}"
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

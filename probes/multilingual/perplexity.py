@@ -50,6 +50,7 @@ def excerpt(text: str, max_chars: int) -> str:
 @register_probe
 class PerplexityProbe(Probe):
     name = "multilingual.perplexity"
+    cases_drive_cost = False
     suite = "multilingual"
     title = "Language-model surprise per language"
     requires = frozenset({"token_scores"})
@@ -84,6 +85,14 @@ class PerplexityProbe(Probe):
         self.languages = languages
         self.max_languages = max_languages
         self.max_chars = max_chars
+
+    def shrink(self) -> str | None:
+        """Fewer languages in the default panel (English stays) when over the token budget."""
+        if self.languages is not None or (self.max_languages is not None and self.max_languages <= 2):
+            return None
+        old = self.max_languages
+        self.max_languages = max(2, (old or 64) // 2)
+        return f"max_languages {old} → {self.max_languages}"
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

@@ -51,6 +51,7 @@ class RetrievalProbe(Probe):
         MetricSpec("accuracy", higher_is_better=True, groups="language"),
         MetricSpec("mrr", higher_is_better=True, groups="language"),
     )
+    cases_drive_cost = False
     suite = "multilingual"
     title = "Cross-lingual retrieval of parallel names"
     requires = frozenset({"embed"})
@@ -84,6 +85,14 @@ class RetrievalProbe(Probe):
         self.languages = languages
         self.items = items
         self.min_items = min_items
+
+    def shrink(self) -> str | None:
+        """Fewer parallel items per language (not below min_items) when over the token budget."""
+        new = max(self.min_items, 2, self.items // 2)
+        if new >= self.items:
+            return None
+        old, self.items = self.items, new
+        return f"items {old} → {new}"
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

@@ -46,6 +46,7 @@ class TokenizerCoverageProbe(Probe):
         MetricSpec("unk_rate", higher_is_better=False, groups="language"),
         MetricSpec("premium", higher_is_better=False, groups="language"),
     )
+    tokenizer_only = True
     suite = "multilingual"
     title = "Tokenizer coverage across languages"
     requires = frozenset()

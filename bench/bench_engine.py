@@ -89,7 +89,7 @@ def main() -> None:
     print(f"same predictions: pipeline {agree_pipe:.1%}, loop {agree_loop:.1%}; max |Δp| vs loop {np.abs(ours - loop).max():.2e} (tol {tol})")
     assert np.abs(ours - loop).max() < tol, "engine output differs from the per-example loop"
     base = rows[0][1]
-    print(f"\n| method | seconds | texts/s | engine speed-up |\n|---|---:|---:|---:|")
+    print("\n| method | seconds | texts/s | engine speed-up |\n|---|---:|---:|---:|")
     for name, sec in rows:
         print(f"| {name} | {sec:.2f} | {args.n / sec:.1f} | {sec / base:.2f}× |")
     for name, sec in rows[1:]:

@@ -224,7 +224,7 @@ def test_an_unusable_cache_costs_one_warning_not_the_audit(case: str, models: di
     r = cli(*argv, "--out", str(tmp_path / "out"), *flags)
     assert r.code in (0, 1, 4), r.stderr
     assert len(r.error_lines) == 1 and r.error_lines[0].startswith("audit: warning:") and warning in r.stderr, r.stderr
-    ref = cli(*argv, "--out", str(tmp_path / "ref"), "--no-cache")
+    cli(*argv, "--out", str(tmp_path / "ref"), "--no-cache")
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("out", "ref"))
     assert without_timing(a) == without_timing(b)
     if "rebuilt" in warning:  # rebuilt as a working cache: a second run is served from it

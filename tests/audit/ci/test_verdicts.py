@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audit.ci import junit_xml, markdown_summary
 from audit.cli import main
 from audit.gates import MetricSpec, Threshold, cases_needed, evaluate
 from audit.results import AuditResult, Metric, ProbeResult

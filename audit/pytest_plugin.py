@@ -11,6 +11,13 @@ model) and ``audit_run`` (``audit_run(probe_name, **params) -> AuditResult``, ca
     def test_robust(audit_run, probe_name):
         assert_gate(audit_run(probe_name), probe_name, "flip_rate", max=0.35)
 
+A model already in memory (a ``Pipeline``, a ``PreTrainedModel`` with its tokenizer, a ``SentenceTransformer``)
+is audited by overriding the fixture in your ``conftest.py``::
+
+    @pytest.fixture(scope="session")
+    def audited_model():
+        return audit.load(my_model, tokenizer=my_tokenizer)
+
 A failing gate fails the test with a message that reads like a finding; an inconclusive gate (the interval
 straddles the bound, or too few cases) fails too, with how many cases would decide it — or, with
 ``allow_inconclusive=True``, passes with an ``InconclusiveGateWarning``. The verdicts are those of ``audit run``.

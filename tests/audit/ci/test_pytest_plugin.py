@@ -105,3 +105,46 @@ def test_options_are_documented(pytester, monkeypatch):
     result = pytester.runpytest("-p", "audit.pytest_plugin", "--help")
     result.stdout.fnmatch_lines(["audit a transformer model in tests:", "*--audit-model=AUDIT_MODEL*", "*--audit-max-cases=*",
                                  "*audit_model (string)*"])
+
+
+MEMORY_CONFTEST = """
+import pytest
+import transformers
+
+import audit
+
+
+@pytest.fixture(scope="session")
+def audited_model():  # the user's own model object, as a notebook or a training script has it
+    model = transformers.AutoModelForSequenceClassification.from_pretrained({path!r})
+    tokenizer = transformers.AutoTokenizer.from_pretrained({path!r})
+    return audit.load(model, tokenizer=tokenizer, progress=False)
+"""
+
+MEMORY_INNER = """
+import numpy as np
+
+from audit.models import load
+
+
+def test_in_memory_model_through_the_fixtures(audited_model, audit_run):
+    assert audited_model.info.source == "memory" and audited_model.task == "text-classification"
+    result = audit_run("{probe}")
+    assert result.model.source == "memory" and result.probe("{probe}").status == "ok"
+    folder = load({path!r}, progress=False, use_cache=False)  # the same weights from the folder: same outputs
+    texts = ["A fine day.", "The service was slow and the food was cold."]
+    assert np.allclose(audited_model.class_probs(texts), folder.class_probs(texts), atol=1e-6)
+"""
+
+
+def test_an_in_memory_model_overrides_the_fixture(pytester, tiny_path, monkeypatch, tmp_path):
+    """A conftest that overrides ``audited_model`` with a model object gates it through the same fixtures,
+    and the object's outputs equal the folder's (the adapter and engine are the same)."""
+    model = tiny_path("bert-classifier")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("TRANSFORMER_AUDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    pytester.makeconftest(MEMORY_CONFTEST.format(path=str(model)))
+    pytester.makepyfile(test_memory=MEMORY_INNER.format(probe=P, path=str(model)))
+    result = pytester.runpytest_subprocess("-p", "audit.pytest_plugin", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

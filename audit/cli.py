@@ -235,15 +235,17 @@ def _cmd_gate(args: argparse.Namespace) -> int:
 
         cfg = load_config(args.config)
     baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
+    saved = AuditResult.load(args.results)
+    baseline = AuditResult.load(baseline_path) if baseline_path else None
     inputs = [args.results, baseline_path, args.config]
     outputs = {"--junit": args.junit, "--summary": args.summary, "-o": args.output}
     for flag, path in outputs.items():  # checked before anything is written
         if path:
             check_output(path, what=flag, inputs=inputs)
-    result = regate(AuditResult.load(args.results), cfg.thresholds if cfg else None)
-    if baseline_path:
+    result = regate(saved, cfg.thresholds if cfg else None)
+    if baseline is not None:
         tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
-        result = with_baseline(result, AuditResult.load(baseline_path), tolerance, baseline_path)
+        result = with_baseline(result, baseline, tolerance, str(baseline_path))
     if cfg is not None:
         cfg.check_gates(result)
     allow = _allow_inconclusive(args, cfg)
@@ -266,7 +268,7 @@ def _extra_outputs(out: Path, paths: dict[str, str | None], inputs: list[Any]) -
         raise AuditError(f"--junit and --summary are the same file ({chosen['--junit']}); give each its own path")
     checked: dict[str, tuple[Path, Path | None]] = {}
     for flag, path in chosen.items():
-        check_output(path, what=flag, inputs=inputs)
+        check_output(path, what=flag, inputs=inputs, create_parents=True)
         real_out, real = out.resolve(), path.resolve()
         rel = real.relative_to(real_out) if real_out in real.parents else None
         if rel is not None and rel.parts[0] in (*SET_NAMES, LOCK):
@@ -356,8 +358,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import reports
     from audit.results import AuditResult, check_output, write_atomic
 
-    out = check_output(args.output, what="-o", inputs=[args.results])
     result = AuditResult.load(args.results)
+    out = check_output(args.output, what="-o", inputs=[args.results])
     if out.suffix.lower() not in (".html", ".htm", ".md"):
         raise AuditError(f"cannot write a report as {out.name}: name it .html or .md")
     fmt = "md" if out.suffix.lower() == ".md" else "html"

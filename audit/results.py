@@ -309,13 +309,17 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def check_output(path: str | os.PathLike[str], *, what: str = "output", inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
-    """Before anything runs: refuse an output file that cannot or must not be written — a folder, a path
-    below a file, a socket, or one of this command's inputs (``compare A B -o B`` would destroy B).
-    Missing folders above it are created when it is written, as for --out."""
+def check_output(path: str | os.PathLike[str], *, what: str = "output", inputs: Iterable[str | os.PathLike[str] | None] = (),
+                 create_parents: bool = False) -> Path:
+    """Before anything is written: refuse an output file that cannot or must not be written — a folder, a
+    path below a file or below a missing folder (a typo in the folder name should not grow a new tree), a
+    socket, or one of this command's inputs (``compare A B -o B`` would destroy B). ``create_parents``: the
+    missing folders are created when it is written (an `audit run`'s --junit/--summary, like --out)."""
     target = Path(path)
     if target.is_dir():
         raise AuditError(f"{what} {target} is a folder; name a file")
+    if not create_parents and not target.parent.exists() and not target.parent.is_symlink():
+        raise AuditError(f"{what} {target}: the folder {target.parent} does not exist; create it first or name a file in an existing folder")
     if target.exists() and stat.S_ISSOCK(target.stat().st_mode):
         raise AuditError(f"{what} {target} is a socket; name a file")
     ancestor = target.parent

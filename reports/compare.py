@@ -128,8 +128,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     """Write the comparison; 0 when nothing regressed, 1 when a metric did, 4 when the runs are not comparable
     (another task, labels, input limit, seed, toolkit version or probe parameters): that is not a pass."""
-    check_output(args.output, what="-o", inputs=[args.a, args.b])  # `compare A B -o B` would destroy B
     a, b = AuditResult.load(args.a), AuditResult.load(args.b)
+    check_output(args.output, what="-o", inputs=[args.a, args.b])  # `compare A B -o B` would destroy B
     out = Path(args.output)
     rows = compare(a, b, tolerance=args.tolerance)
     write_atomic(out, render_compare(a, b, tolerance=args.tolerance, names=(Path(args.a).name, Path(args.b).name)))

@@ -102,3 +102,30 @@ def test_chart_table_is_the_text_alternative() -> None:
 def test_dropped_points_are_counted_in_the_description() -> None:
     svg = charts.render_chart(Chart("bar", "t", "x", "y", [{"label": "a", "value": 1}, {"label": "b", "value": float("nan")}, "junk"]), "u")
     assert "2 point(s) without a finite value were left out" in svg
+
+
+def test_many_points_are_drawn_as_one_path_per_series_at_the_same_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_TIPS points a scatter has no tooltips and draws each series as one path; every mark sits where
+    the per-point marker of the same chart would (oracle: the same chart rendered with tooltips forced on), each
+    series keeps its own shape, and the markup is less than half as long."""
+    n = charts.MAX_TIPS + 20
+    data = [{"series": s, "x": i, "y": (i * k % 97) / 97} for k, s in ((3, "a"), (7, "b"), (11, "c"), (13, "d"))
+            for i in range(n // 4 + 1)]
+    chart = Chart("scatter", "t", "x", "y", data)
+    svg = charts.render_chart(chart, "u")
+    assert "<title>a:" not in svg and svg.count("<circle") == 1  # no per-point marks; the one circle is the legend's
+    paths = re.findall(r'<path d="([^"]+)"([^>]*)/>', svg)
+    round_dots = [d for d, attrs in paths if 'stroke-linecap="round"' in attrs]
+    squares = [d for d, attrs in paths if 'stroke-linecap="square"' in attrs]
+    assert len(round_dots) == 1 and len(squares) == 1
+    dots = [tuple(map(float, m)) for m in re.findall(r"M([\d.]+) ([\d.]+)h0", round_dots[0])]
+    monkeypatch.setattr(charts, "MAX_TIPS", 10**6)
+    per_point = charts.render_chart(chart, "v")
+    centres = [(float(x), float(y)) for x, y, t in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="4"[^>]*><title>([^<]*)', per_point)
+               if t.startswith("a:")]
+    assert dots == centres and len(dots) == sum(1 for p in data if p["series"] == "a")
+    triangles = re.findall(r'<polygon points="([^"]+)"[^>]*><title>c:', per_point)
+    shape = next(d for d, attrs in paths if "stroke" not in attrs and d.count("Z") == len(triangles))
+    first = [tuple(map(float, xy.split(","))) for xy in triangles[0].split()]
+    assert [tuple(map(float, m)) for m in re.findall(r"[ML]([\d.]+) ([\d.]+)", shape)][:3] == first
+    assert len(svg) * 2 < len(per_point)

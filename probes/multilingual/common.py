@@ -104,3 +104,13 @@ def tier_order(tier: str) -> int:
     from probes.multilingual.languages import TIERS
 
     return TIERS.index(tier) if tier in TIERS else len(TIERS)
+
+
+def halve_items(probe: Any, floor: int) -> str | None:
+    """A probe's ``shrink`` over parallel items: half as many per language (not below ``min_items`` nor
+    ``floor``); None when nothing is left to cut."""
+    new = max(probe.min_items, floor, probe.items // 2)
+    if new >= probe.items:
+        return None
+    old, probe.items = probe.items, new
+    return f"items {old} → {new}"

@@ -19,7 +19,7 @@ from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
-from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order
+from probes.multilingual.common import case_limit, halve_items, check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
 COLUMNS = ("text", "label", "lang")
@@ -98,11 +98,7 @@ class ConsistencyProbe(Probe):
 
     def shrink(self) -> str | None:
         """Fewer parallel items per language (not below min_items) when over the token budget."""
-        new = max(self.min_items, 1, self.items // 2)
-        if new >= self.items:
-            return None
-        old, self.items = self.items, new
-        return f"items {old} → {new}"
+        return halve_items(self, floor=1)
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

@@ -18,7 +18,7 @@ from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
 from probes.multilingual.common import (
-    case_limit, check_languages, chosen, group_rows, parallel_items, speakers_of, tier_order,
+    case_limit, check_languages, chosen, group_rows, halve_items, parallel_items, speakers_of, tier_order,
 )
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 
@@ -88,11 +88,7 @@ class RetrievalProbe(Probe):
 
     def shrink(self) -> str | None:
         """Fewer parallel items per language (not below min_items) when over the token budget."""
-        new = max(self.min_items, 2, self.items // 2)
-        if new >= self.items:
-            return None
-        old, self.items = self.items, new
-        return f"items {old} → {new}"
+        return halve_items(self, floor=2)
 
     def validate(self, model) -> None:  # type: ignore[no-untyped-def]
         super().validate(model)

@@ -23,6 +23,9 @@ from audit.errors import AuditError
 LOCK = ".audit.lock"
 SET_NAMES = ("results.json", "report.html", "report.md", "data")
 """What a run writes into its folder (data/ holds the per-case files the reports link)."""
+MANIFEST = ".audit-set"
+"""The names a run put at the top of its folder (its own set, and --junit/--summary written inside it): the
+next run replaces the folder only when it holds nothing else, so no file an audit did not write is deleted."""
 MIN_FREE_BYTES = 8 << 20
 """Free space needed before a run starts (or the size of the previous set, when larger)."""
 
@@ -52,7 +55,9 @@ def check(out: Path, *, inputs: Iterable[Path] = (), allowed_input: Path | None 
             raise AuditError(f"{item} is an input but lies inside --out {out}, which this run replaces; move it out of the folder")
     if out.is_dir():
         names = sorted(p.name for p in out.iterdir() if p.name != LOCK)
-        if names and "results.json" not in names:
+        ours = {*SET_NAMES, MANIFEST, *_manifest(out)}
+        if names and ("results.json" not in names or not set(names) <= ours):
+            names = [n for n in names if n not in ours] or names
             raise AuditError(f"--out {out} holds files no audit wrote ({', '.join(names[:3])}{', …' if len(names) > 3 else ''}); "
                              "a run replaces its whole output folder, so pass an empty or new folder")
     ancestor = real
@@ -114,6 +119,7 @@ def owned(out: Path) -> Iterator[Path]:
                 raise AuditError(f"cannot write beside --out {out} ({exc.strerror}); the folder that holds it must be writable") from None
             mode = 0o777 & ~_umask() if created else out.stat().st_mode & 0o7777
             yield stage
+            (stage / MANIFEST).write_text("".join(f"{p.name}\n" for p in sorted(stage.iterdir())), encoding="utf-8")
             try:
                 os.chmod(stage, mode)  # mkdtemp makes an owner-only folder
                 if not _exchange(stage, out):
@@ -136,6 +142,13 @@ def owned(out: Path) -> Iterator[Path]:
                 with contextlib.suppress(OSError):
                     out.rmdir()
             raise
+
+
+def _manifest(out: Path) -> list[str]:
+    try:
+        return [line for line in (out / MANIFEST).read_text(encoding="utf-8").splitlines() if line and "/" not in line]
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def _umask() -> int:

@@ -22,13 +22,13 @@ from tqdm.auto import tqdm
 
 from audit.cache import OutputCache, make_key
 from audit.errors import AuditError
+from audit.long_text import LONG_TEXT_STRATEGIES
 
 PAD_MULTIPLE = 8
 CPU_CANDIDATES = (0, 512, 2048, 8192)
 """Token budgets per batch the engine tries on a CPU (0: one text per forward pass, no padding at all)."""
 TRIAL_TOKENS = 2048
 """Real work each candidate does per trial round; two rounds each, interleaved, so all see similar lengths."""
-LONG_TEXT_STRATEGIES = ("truncate", "head", "tail", "head_tail", "window_mean", "window_max")
 
 
 def pick_device(requested: str = "auto") -> torch.device:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audit.engine import LONG_TEXT_STRATEGIES
+from audit.long_text import LONG_TEXT_STRATEGIES
 from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec
 from audit.results import Case, Chart, Metric, ProbeResult

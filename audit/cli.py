@@ -449,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("audit: terminated (SIGTERM); nothing half-written is left, completed batches are cached and a re-run "
               "resumes from them", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+    except Exception as exc:  # last line of defence: one line, not a traceback
         if debug:
             raise
         print(f"audit: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "

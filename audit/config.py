@@ -423,7 +423,7 @@ def _mapping(doc: _Doc, path: Path_, value: Any) -> dict[str, Any]:
 def _number(doc: _Doc, path: Path_, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise doc.error(path, f"expected a number, got {_typename(value)} {_shown(value)}")
-    if isinstance(value, int) and abs(value) > INT_MAX or not math.isfinite(value):
+    if (isinstance(value, int) and abs(value) > INT_MAX) or not math.isfinite(value):
         raise doc.error(path, f"expected a finite number within ±{INT_MAX:.3g}, got {_shown(value)}")
     return float(value)
 

@@ -121,7 +121,7 @@ def _read_file(p: Path, what: str) -> Any:
     datasets.disable_progress_bars()
     try:
         return datasets.load_dataset(fmt, data_files=str(p), split="train", keep_in_memory=True)
-    except Exception as exc:  # datasets raises many types for unreadable files
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types for unreadable files
         raise AuditError(f"could not read {what} {p} as {fmt} ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})") from None
 
 
@@ -150,7 +150,7 @@ def _read_hub(spec: str, what: str, offline: bool | None) -> Any:
     try:
         with _hub_offline(offline):
             return datasets.load_dataset(name, split=split or "train")
-    except Exception as exc:  # datasets raises many types for a missing cache, split or network
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types for a missing cache, split or network
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         where = ("it is not in the local datasets cache (the hub is off: load it once with datasets.load_dataset "
                  "where the hub is reachable, or set HF_HUB_OFFLINE=0)" if offline else "it could not be loaded")

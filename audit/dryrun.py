@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,7 @@ def surrogate(model: AuditedModel) -> AuditedModel:
         ids = torch.ones((1, 4), dtype=torch.long)
         with torch.inference_mode():
             small(input_ids=ids, attention_mask=ids, **_decoder_inputs(small, ids))
-    except Exception:  # an architecture with other width rules: keep its widths
+    except Exception:  # noqa: BLE001 - an architecture with other width rules: keep its widths
         small = type(model.model)(config).eval()
     twin = copy.copy(model)
     twin.model = small

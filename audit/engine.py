@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections import deque
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -568,7 +568,7 @@ def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle
         if repo is not None:
             return _Resolved(spec, "local", p, repo, p.name)
         return _Resolved(spec, "local", p.resolve(), p.resolve())
-    looks_like_path = spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", os.sep, 1) and spec.count("/") > 1
+    looks_like_path = spec.startswith((".", "/", "~")) or (os.sep in spec.strip("/").replace("/", os.sep, 1) and spec.count("/") > 1)
     if looks_like_path or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec):
         raise AuditError(f"model path {spec} does not exist; pass a folder with config.json, a hub id, or 'default'")
     snap = _from_hub(spec, revision, offline, allow_pickle)
@@ -952,7 +952,7 @@ def _assemble(
         device=str(device),
         max_length=limit,
         tokenizer=type(tokenizer).__name__,
-        vocab_size=int(len(tokenizer)),
+        vocab_size=len(tokenizer),
         labels=label_names,
         revision=revision,
         license=license,
@@ -1010,7 +1010,7 @@ def _shape_mismatch(auto_cls: Any, path: Path, weights: list[Path]) -> str | Non
         if w.suffix != ".safetensors":
             continue
         with safe_open(str(w), framework="pt") as fh:
-            for key in fh.keys():
+            for key in fh.keys():  # noqa: SIM118 - a safetensors handle has keys() but is not iterable
                 want = expected.get(key) or expected.get(prefix + key) or expected.get(key.removeprefix(prefix))
                 have = list(fh.get_slice(key).get_shape())
                 if want is not None and want != have:

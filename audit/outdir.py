@@ -101,7 +101,7 @@ def owned(out: Path) -> Iterator[Path]:
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fh = open(out / LOCK, "w")
+        fh = open(out / LOCK, "w")  # noqa: SIM115 - the `with fh:` below closes it; opened here for the error
     except OSError as exc:
         raise AuditError(f"cannot write to --out {out} ({exc.strerror}); pass a writable folder") from None
     with fh:

@@ -112,8 +112,8 @@ def assert_gate(
     probe: str,
     metric: str,
     *,
-    max: float | None = None,  # noqa: A002 - the same words as the config's thresholds
-    min: float | None = None,  # noqa: A002
+    max: float | None = None,  # the same words as the config's thresholds
+    min: float | None = None,
     value: float | None = None,
     mode: str = DEFAULT_MODE,
     group: str | None = None,

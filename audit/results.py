@@ -187,7 +187,7 @@ class AuditResult:
         return write_atomic(path, self.to_json())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
         version = _check_version(data)
         probes = tuple(_probe_from_dict(p) for p in data["probes"])
         model = ModelInfo(**{**data["model"], **{k: tuple(data["model"].get(k, ())) for k in
@@ -202,7 +202,7 @@ class AuditResult:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "AuditResult":
+    def load(cls, path: str | os.PathLike[str]) -> AuditResult:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"), parse_int=_bounded_int)
         except FileNotFoundError:

@@ -159,7 +159,7 @@ def run_audit(
     budget = token_budget(max_tokens, max_cases)
     if explain is not True and explain is not False:
         from audit.errors import unknown_name
-        from audit.explain.methods import METHODS
+        from audit.explain.names import METHODS
 
         if str(explain) not in METHODS:
             raise unknown_name("explanation method", str(explain), METHODS)

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import torch
+
 from summary import summary
 
 

@@ -13,11 +13,13 @@ pairs) as the runner calls it.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
 import numpy as np
 import torch
+
 from summary import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -144,7 +146,7 @@ def main() -> None:
                           (f"batched IG, adaptive: n_steps {ADAPTIVE_STEPS}, doubled where the completeness gap > {ADAPTIVE_TOL:g}",
                            {"n_steps": ADAPTIVE_STEPS, "completeness_tol": ADAPTIVE_TOL}),
                           ("batched IG, n_steps 50 + faithfulness (AOPC, deletion curves)", {"n_steps": 50, "faithfulness": True})]:
-        res, dt = timed(lambda: explain(model, texts, **{"faithfulness": False, **kwargs}))
+        res, dt = timed(functools.partial(explain, model, texts, **{"faithfulness": False, **kwargs}))
         runs.append((label, [np.asarray(e.token_scores) for e in res.examples], dt))
     ref = [np.asarray(e.token_scores) for e in explain(model, texts, n_steps=400, faithfulness=False).examples]
 

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import torch
+
 from summary import summary
 
 

@@ -67,7 +67,9 @@ class Probe:
                     if pname == "thresholds" and value is not None:
                         value = [vars(t) for t in value]
                     elif not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
-                        from audit.data_sources import describe  # data passed in memory (a DataFrame, a Dataset), a Path
+                        from audit.data_sources import (
+                            describe,  # data passed in memory (a DataFrame, a Dataset), a Path
+                        )
 
                         value = describe(value)
                     params[pname] = value

@@ -20,7 +20,7 @@ from reports.view import data_files
 
 FORMATS = {"html": "report.html", "md": "report.md"}
 
-__all__ = ["render_html", "render_markdown", "write_report", "FORMATS"]
+__all__ = ["FORMATS", "render_html", "render_markdown", "write_report"]
 
 
 def write_report(result: AuditResult, out_dir: Path, formats: Sequence[str] = ("html", "md")) -> dict[str, Path]:

@@ -441,4 +441,4 @@ def max_abs(values: Iterable[Any]) -> float:
     return max(finite, default=0.0)
 
 
-__all__ = ["render_chart", "chart_table", "attribution_colour", "max_abs", "OKABE_ITO", "VIRIDIS"]
+__all__ = ["OKABE_ITO", "VIRIDIS", "attribution_colour", "chart_table", "max_abs", "render_chart"]

@@ -98,7 +98,7 @@ def _finding_line(f: summary.Finding) -> str:
 def render_markdown(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()) -> str:
     """The audit as a Hub model card (front matter + Markdown)."""
     ranked = summary.findings(result)
-    status, sentence = summary.verdict(result, ranked)
+    _, sentence = summary.verdict(result, ranked)
     ran = [p for p in result.probes if p.status != "skipped"]
     gates = result.gates
     out = [front_matter(result), f"# Audit: {md(model_name(result))}", "", f"**Verdict: {md(sentence)}**", ""]

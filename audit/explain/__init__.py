@@ -22,5 +22,15 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"audit.explain.{_WHERE[name]}"), name)
 
 
-__all__ = ["explain", "explain_cases", "render_table", "render_html", "ExplanationSet", "Explanation", "Attribution",
-           "METHODS", "BASELINES", "COMPLETENESS_TOL"]
+__all__ = [
+    "BASELINES",
+    "COMPLETENESS_TOL",
+    "METHODS",
+    "Attribution",
+    "Explanation",
+    "ExplanationSet",
+    "explain",
+    "explain_cases",
+    "render_html",
+    "render_table",
+]

@@ -14,7 +14,8 @@ from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job, score_rows
 from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
-from audit.explain.methods import METHODS, PER_EXAMPLE_SURROGATE, Options, Output, attribute
+from audit.explain.methods import PER_EXAMPLE_SURROGATE, Options, Output, attribute
+from audit.explain.names import METHODS
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import ClassifierHead, Head, Target, ZeroShotHead, head_for
 from audit.explain.words import Encoded, encode_windows

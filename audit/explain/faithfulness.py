@@ -71,7 +71,7 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
 
     plans: dict[str, list[dict[str, Any]]] = {}
     random_orders = []
-    for i, job in enumerate(jobs):
+    for job in jobs:
         keep_always = head.protected(job.enc, job.target)
         movable = [w for w in range(len(job.enc.words)) if w not in keep_always]
         random_orders.append([[movable[j] for j in rng.permutation(len(movable))] for _ in range(RANDOM_ORDERS)])
@@ -125,11 +125,11 @@ def summarise(per_example: list[dict[str, Any]], seed: int = 0) -> dict[str, Any
     for key in ("aopc_comprehensiveness", "aopc_sufficiency", "aopc_random_comprehensiveness", "deletion_auc"):
         vals = np.array([e[key] for e in usable], dtype=np.float64)
         summary[key] = {"mean": float(vals.mean()) if len(vals) else None,
-                        "ci": list(bootstrap_ci(vals, seed=seed)) if len(vals) > 1 else None, "n": int(len(vals))}
+                        "ci": list(bootstrap_ci(vals, seed=seed)) if len(vals) > 1 else None, "n": len(vals)}
     if usable:
         gain = np.array([e["aopc_comprehensiveness"] - e["aopc_random_comprehensiveness"] for e in usable])
         ci = list(bootstrap_ci(gain, seed=seed)) if len(gain) > 1 else None
-        summary["comprehensiveness_over_random"] = {"mean": float(gain.mean()), "ci": ci, "n": int(len(gain))}
+        summary["comprehensiveness_over_random"] = {"mean": float(gain.mean()), "ci": ci, "n": len(gain)}
         summary["no_better_than_random"] = no_better_than_random(ci)
     summary["too_few"] = bool(too_few(len(usable)))
     return summary

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import (FeatureAblation, KernelShap, LayerGradientXActivation, LayerIntegratedGradients, Lime,
-                         Occlusion, Saliency, ShapleyValueSampling)
+from captum.attr import (
+    FeatureAblation,
+    KernelShap,
+    LayerGradientXActivation,
+    LayerIntegratedGradients,
+    Lime,
+    Occlusion,
+    Saliency,
+    ShapleyValueSampling,
+)
 
 from audit.explain.batching import Budget, Job, Packed, pack
-from audit.explain.names import METHODS
 from audit.explain.targets import Head
 
 WORD_LEVEL = {"ablation", "shap", "kernelshap", "lime"}

@@ -64,7 +64,7 @@ def rank_correlations(trained: Sequence[Sequence[float]], randomised: Sequence[S
             for a, b in zip(trained, randomised)]
     vals = np.array([r for r in rhos if r is not None])
     return {"spearman": rhos, "mean": float(vals.mean()) if len(vals) else None,
-            "ci": list(bootstrap_ci(vals, seed=seed)) if len(vals) > 1 else None, "n": int(len(vals))}
+            "ci": list(bootstrap_ci(vals, seed=seed)) if len(vals) > 1 else None, "n": len(vals)}
 
 
 def check(head: Head, word_scores: Sequence[Sequence[float]],

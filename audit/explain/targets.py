@@ -35,11 +35,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit.errors import AuditError
 from audit.engine import Batch
+from audit.errors import AuditError
 from audit.explain.words import Encoded, encode
-from audit.models import (AuditedModel, CausalLM, MaskedLM, SentenceEncoder, TextClassifier, TokenClassifier,
-                          ZeroShotClassifier)
+from audit.models import (
+    AuditedModel,
+    CausalLM,
+    MaskedLM,
+    SentenceEncoder,
+    TextClassifier,
+    TokenClassifier,
+    ZeroShotClassifier,
+)
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,7 @@ class ClassifierHead(_LabelCheck, Head):
         m: TextClassifier = self.adapter  # type: ignore[assignment]
         probs = m.class_probs([e.text for e in encoded])
         out = []
-        for e, t, p in zip(encoded, targets, probs):
+        for _, t, p in zip(encoded, targets, probs):
             idx = m.label_index(t) if t is not None else int(np.argmax(p))
             out.append(Target(m.labels[idx], idx, prediction={"label": m.labels[int(np.argmax(p))], "score": float(p.max()),
                                                               "target_prob": float(p[idx])}))
@@ -300,9 +307,8 @@ class TokenHead(_LabelCheck, Head):
         real = [i for i, s in enumerate(e.special) if not s]
         if not real:
             raise AuditError(f"text {e.text[:40]!r} has no tokens to label")
-        if at:
-            if not at.isdigit() or int(at) not in real:
-                raise AuditError(f"target position @{at} is not a word token of {e.text[:40]!r}; use one of {real[0]}…{real[-1]}")
+        if at and (not at.isdigit() or int(at) not in real):
+            raise AuditError(f"target position @{at} is not a word token of {e.text[:40]!r}; use one of {real[0]}…{real[-1]}")
         if label:
             idx = m.label_index(label)
             pos = int(at) if at else max(real, key=lambda i: p[i, idx])

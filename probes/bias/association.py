@@ -140,7 +140,7 @@ class WeatProbe(Probe):
 
         rows, metrics, cases, warnings = [], [], [], []
         for i, (tname, spec) in enumerate(chosen.items()):
-            def side(s: str) -> np.ndarray:
+            def side(s: str, spec: dict[str, Any] = spec) -> np.ndarray:
                 kind = spec.get("target_templates", "words") if s in "XY" else spec.get("attribute_templates", "words")
                 return np.stack([term_vec[(kind, w)] for w in self._terms(lists[spec[s]])])
 

@@ -199,7 +199,7 @@ class GroupPerformanceProbe(Probe):
             shown = ", ".join(repr(u) for u in list(unknown)[:5])
             raise AuditError(f"dataset {source}: label value(s) {shown} are not labels of {model.info.spec} "
                              f"({', '.join(model.labels)}) nor their numbers; map them with label_map, e.g. "
-                             f"{{{list(unknown)[0]!r}: {model.labels[-1]!r}}}")
+                             f"{{{next(iter(unknown))!r}: {model.labels[-1]!r}}}")
         return np.asarray(out, dtype=np.int64)
 
     # ---- run ------------------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ class GroupPerformanceProbe(Probe):
                                       + ("; p is the BH q-value of the group against the rest" if key == "accuracy" and "q_vs_rest" in r else "")))
         multi = len({r["class"] for r in disparity_rows}) > 1
         for r in disparity_rows:
-            better = True if r["metric"] in gm.LOWER_IS_WORSE else False
+            better = r["metric"] in gm.LOWER_IS_WORSE
             metrics.append(Metric(r["metric"], _f(r["value"]), (_f(r["ci_low"]), _f(r["ci_high"])), higher_is_better=better,
                                   n=r["n_smallest"], p_value=r["q"], unit="ratio" if better else "difference",
                                   group=r["column"] + (f"/class {r['class']}" if multi else ""),

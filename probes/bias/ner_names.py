@@ -101,7 +101,7 @@ class NerNamesProbe(Probe):
         preds = model.token_probs([it[2] for it in items])
         found = np.zeros(len(items), bool)
         p_person = np.zeros(len(items))
-        for k, ((g, name, text, start), pred) in enumerate(zip(items, preds)):
+        for k, ((_, name, _, start), pred) in enumerate(zip(items, preds)):
             end = start + len(name)
             inside = [i for i, (a, b) in enumerate(pred.offsets) if a < end and b > start]
             if not inside:

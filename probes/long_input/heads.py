@@ -210,7 +210,7 @@ class LongSummaryProbe(GridProbe):
         past = [a.total - b.total for h, a, b in zip(stacks, with_fact, no_fact) if h.needle_start - lead >= room]
         metrics = []
         for n in lengths:
-            vals = [v for (_, L, _), vs in gain.items() if L == n for v in vs]
+            vals = [v for (_, length, _), vs in gain.items() if length == n for v in vs]
             m = measures.mean_with_ci(vals, self.seed)
             metrics.append(Metric("mean_gain", m["value"], (m["low"], m["high"]), higher_is_better=True, n=m["n"],
                                   group=str(n), unit="nats", description=f"log-likelihood gain of the fact at {n} tokens"))

@@ -6,6 +6,7 @@ instead of generation). Works for causal LMs (log P(t_i | t_<i)) and masked LMs 
 """
 from __future__ import annotations
 
+import itertools
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -180,7 +181,7 @@ class LanguageModelProbe(GridProbe):
         n = min(len(s.logprobs) for s in scores)
         edges = np.linspace(0, n, min(self.position_bins, n) + 1).astype(int)
         rows, bins = [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
+        for lo, hi in itertools.pairwise(edges):
             losses = [float(-v) for s in scores for v in s.logprobs[lo:hi]]
             c = mean_with_ci(losses, self.seed)
             bins.append(losses)

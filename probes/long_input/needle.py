@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audit.long_text import LONG_TEXT_STRATEGIES
 from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec
+from audit.long_text import LONG_TEXT_STRATEGIES
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, paired_permutation_test
 from probes.base import register_probe

@@ -11,7 +11,6 @@ from audit.errors import AuditError
 from audit.stats import bootstrap_ci
 from probes.multilingual.languages import ENGLISH, Language, parallel_names, registry, resolve, script_name
 
-
 CASES = 8
 """Cases worth explaining per probe when ``max_cases`` is not given."""
 

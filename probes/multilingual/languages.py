@@ -174,8 +174,8 @@ def _sample_text(proto) -> str:  # type: ignore[no-untyped-def]
     if not proto.HasField("sample_text"):
         return ""
     lines: list[str] = []
-    for field in SAMPLE_FIELDS:
-        for line in getattr(proto.sample_text, field).split("\n"):
+    for name in SAMPLE_FIELDS:
+        for line in getattr(proto.sample_text, name).split("\n"):
             line = line.strip()
             if line and line not in lines:
                 lines.append(line)

@@ -18,7 +18,14 @@ from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, wilson_interval
 from probes.base import Probe, register_probe
 from probes.multilingual.common import (
-    case_limit, check_languages, chosen, group_rows, halve_items, parallel_items, speakers_of, tier_order,
+    case_limit,
+    check_languages,
+    chosen,
+    group_rows,
+    halve_items,
+    parallel_items,
+    speakers_of,
+    tier_order,
 )
 from probes.multilingual.languages import ENGLISH, SPEAKERS_NOTE, TIER_RULE, millions, registry, script_name
 

@@ -20,7 +20,14 @@ from probes.base import Probe, register_probe
 from probes.multilingual import coverage, segment
 from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, speakers_of, tier_order
 from probes.multilingual.languages import (
-    SPEAKERS_NOTE, TIER_RULE, Language, frequent_words, millions, parallel_names, registry, script_name,
+    SPEAKERS_NOTE,
+    TIER_RULE,
+    Language,
+    frequent_words,
+    millions,
+    parallel_names,
+    registry,
+    script_name,
 )
 
 PREMIUM_POOR = 2.0

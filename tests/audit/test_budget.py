@@ -93,9 +93,10 @@ def test_a_probe_that_cannot_fit_is_not_run_and_says_why(tiny):  # type: ignore[
 
 
 def test_engine_refuses_before_computing():  # type: ignore[no-untyped-def]
-    from audit.testing import minilm_tokenizer
-    from audit.engine import Engine
     import torch
+
+    from audit.engine import Engine
+    from audit.testing import minilm_tokenizer
 
     calls = []
     engine = Engine(minilm_tokenizer(), fingerprint="t", device=torch.device("cpu"), dtype=torch.float32, max_length=64)

@@ -25,7 +25,7 @@ def test_list_names_every_probe(capsys):
 
 def test_run_writes_results_and_report_that_load_back(tmp_path, capsys, tiny_path):
     out = tmp_path / "out"
-    code, stdout, _ = _run(["run", str(tiny_path("bert-classifier")), "--probe", "robustness.perturbation",
+    code, _, _ = _run(["run", str(tiny_path("bert-classifier")), "--probe", "robustness.perturbation",
                             "--out", str(out), "--no-explain", "--quiet", "--no-cache"], capsys)
     assert code in (0, 1)
     data = json.loads((out / "results.json").read_text())
@@ -55,7 +55,7 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, arg
     out = tmp_path / "out"
     if argv[0] == "run":
         argv = argv + ["--out", str(out), "--quiet"]
-    code, stdout, err = _run(argv, capsys)
+    code, _, err = _run(argv, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
@@ -84,7 +84,7 @@ def test_python_m_audit_entry_point(tmp_path):
 def test_every_head_runs_end_to_end(tiny_path, tmp_path, capsys):
     for kind in ("bert-classifier", "bert-ner", "bert-mlm", "gpt2", "sentence-transformer"):
         out = tmp_path / kind
-        code, stdout, err = _run(["run", str(tiny_path(kind)), "--out", str(out), "--no-explain", "--quiet",
+        code, _, err = _run(["run", str(tiny_path(kind)), "--out", str(out), "--no-explain", "--quiet",
                                   "--no-cache", "--max-cases", "40"], capsys)
         assert code in (0, 1, 4), err  # 4: a gate is inconclusive (random tiny models barely react)
         result = AuditResult.load(out / "results.json")

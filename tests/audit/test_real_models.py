@@ -77,7 +77,7 @@ def hub_cache(tmp_path, tiny_path, monkeypatch):
 
 
 def test_hub_id_loads_offline_from_the_cache_with_its_revision(hub_cache, tiny_path):
-    cache, snap = hub_cache
+    _, snap = hub_cache
     assert all(f.is_symlink() for f in snap.iterdir())
     original = load(str(tiny_path("bert-classifier")), progress=False, use_cache=False)
     by_id = load("org/name", progress=False, use_cache=False)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from audit.results import AuditResult
+
 from reliability_helpers import CliRun, audit_subprocess, write_config
 
 PROBE = "robustness.perturbation"

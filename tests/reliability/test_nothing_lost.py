@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import audit.results
+
 from reliability_helpers import REPO, CliRun, without_timing, write_config
 
 PROBE = "robustness.perturbation"
@@ -47,7 +48,7 @@ def _disk_full_after_half(fd: int, *args: Any, **kwargs: Any) -> Any:
     fh = os.fdopen(fd, *args, **kwargs)
 
     class HalfWriter:
-        def __enter__(self) -> "HalfWriter":
+        def __enter__(self) -> HalfWriter:
             return self
 
         def __exit__(self, *exc: object) -> None:

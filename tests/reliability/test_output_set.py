@@ -19,6 +19,7 @@ import pytest
 
 import audit.outdir
 import audit.results
+
 from reliability_helpers import REPO, CliRun, audit_subprocess, without_timing, write_config
 
 PROBE = "robustness.perturbation"

@@ -14,10 +14,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import PAYLOADS, make_result
 
 import reports
 from reports.compare import render_compare
+
+from conftest import PAYLOADS, make_result
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.path.exists(p)), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/browser.sh installs it)")

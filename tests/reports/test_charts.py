@@ -1,14 +1,16 @@
 """SVG charts: geometry against the data, colour scales against matplotlib, escaping, text alternatives."""
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
 import pytest
-from conftest import SCRIPT
 
 from audit.results import Chart
 from reports import charts
+
+from conftest import SCRIPT
 
 
 def rects(svg: str) -> list[dict[str, str]]:
@@ -19,7 +21,7 @@ def test_nice_ticks_cover_the_range() -> None:
     for lo, hi in [(-0.2, 1.7), (64, 1024), (0.6, 0.99), (0, 0), (5, 5), (-3e-9, 2e-9), (-120.5, -3.2)]:
         ticks = charts.nice_ticks(lo, hi)
         assert ticks[0] <= lo and ticks[-1] >= hi and len(ticks) >= 2
-        steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
+        steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
         assert len(steps) == 1
 
 

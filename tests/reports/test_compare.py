@@ -5,11 +5,12 @@ import argparse
 from pathlib import Path
 
 import pytest
-from conftest import make_result
 
 from audit.errors import AuditError
 from audit.results import Metric
 from reports import compare as cmp
+
+from conftest import make_result
 
 
 def metric(value, ci=None, **kw) -> Metric:  # type: ignore[no-untyped-def]

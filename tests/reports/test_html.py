@@ -5,12 +5,13 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from conftest import ATTR, IMG, PAYLOADS, SCRIPT, SVG_ESC, make_result
 
 import reports
 from audit.results import AuditResult, Chart, ProbeResult
-from reports.view import data_files
 from reports.html import MAX_CHART_ROWS, MAX_TABLE_ROWS
+from reports.view import data_files
+
+from conftest import ATTR, IMG, PAYLOADS, SCRIPT, SVG_ESC, make_result
 
 
 class Tags(HTMLParser):

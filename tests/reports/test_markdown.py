@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import yaml
-from conftest import PAYLOADS, make_result
 
 import reports
 from audit.results import AuditResult
 from reports.markdown import md
+
+from conftest import PAYLOADS, make_result
 
 
 def front_matter(text: str) -> dict:

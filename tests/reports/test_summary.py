@@ -5,11 +5,12 @@ import math
 import re
 
 import pytest
-from conftest import make_result
 
 import reports
 from audit.results import AuditResult, Metric, ProbeResult
 from reports import summary
+
+from conftest import make_result
 
 
 @pytest.mark.parametrize(("metric", "bound", "severity", "sure"), [

@@ -8,11 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import make_result
 
 import reports
 from audit.errors import AuditError
 from audit.results import AuditResult, ProbeResult
+
+from conftest import make_result
 
 
 def test_writes_report_markdown_and_one_file_per_table(tmp_path: Path, result: AuditResult) -> None:

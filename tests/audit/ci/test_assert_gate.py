@@ -63,9 +63,9 @@ def test_mistakes_are_audit_errors(result, kwargs, match):
 
 
 def test_wrong_probe_and_skipped_or_crashed_probes(result, make_info):
-    with pytest.raises(AuditError, match="did you mean 'robustness.perturbation'"):
+    with pytest.raises(AuditError, match=r"did you mean 'robustness\.perturbation'"):
         assert_gate(result, "robustness.perturbaton", "flip_rate", max=0.2)
-    with pytest.raises(AuditError, match="got the result of 'robustness.perturbation'"):
+    with pytest.raises(AuditError, match=r"got the result of 'robustness\.perturbation'"):
         assert_gate(result.probe(P), "bias.weat", "x", max=1)
     skipped = AuditResult(model=make_info(), probes=(ProbeResult(P, "robustness", "t", "Skipped: needs embed.", status="skipped"),))
     with pytest.raises(pytest.skip.Exception, match="needs embed"):

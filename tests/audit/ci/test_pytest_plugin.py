@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -194,5 +194,5 @@ def test_cli_validate_and_init_exit_codes(write, capsys):
 
 
 def test_missing_file_is_an_audit_error(write):
-    with pytest.raises(AuditError, match="config file not found: nope.yaml"):
+    with pytest.raises(AuditError, match=r"config file not found: nope\.yaml"):
         load_config("nope.yaml")

@@ -77,7 +77,7 @@ def test_renderers_escape_and_show_scores(tiny):
     html = render_html(res)
     assert "<script>" not in html and "<img" not in html and "&lt;" in html
     table = render_table(res)
-    for w, s in zip(res.examples[0].words, res.examples[0].scores):
+    for s in res.examples[0].scores:
         assert f"{s:+.4f}" in table
     assert "counterfactual pair" in table
     d = res.to_dict()

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients
-from conftest import LinearOverEmbeddings, wrap
 
 from audit.explain import explain
+
+from conftest import LinearOverEmbeddings, wrap
+
 
 def log_odds_from_logits(z, k: int) -> float:  # type: ignore[no-untyped-def]
     """log P(k) − log(1 − P(k)) under softmax(z), in float64 from an independent forward pass."""
@@ -120,7 +122,7 @@ def test_ig_equals_captum_plain_ig_on_inputs_embeds(tiny, kind):
         base = torch.tensor([[t if t in special else m.tokenizer.pad_token_id for t in ids[0].tolist()]])
         mask = torch.ones_like(ids)
 
-        def f(x):  # type: ignore[no-untyped-def]
+        def f(x, mask=mask):  # type: ignore[no-untyped-def]
             z = m.model(inputs_embeds=x, attention_mask=mask.expand(x.shape[0], -1)).logits
             return z[:, 1] - z[:, 0]  # two labels: the log-odds of label 1
 

@@ -36,7 +36,7 @@ def test_rho_matches_an_independent_reinitialisation(tiny):
         base = torch.tensor([[t if t in special else m.tokenizer.pad_token_id for t in ids[0].tolist()]])
         mask = torch.ones_like(ids)
 
-        def f(x):  # type: ignore[no-untyped-def]
+        def f(x, mask=mask):  # type: ignore[no-untyped-def]
             z = rand(inputs_embeds=x, attention_mask=mask.expand(x.shape[0], -1)).logits
             return z[:, 1] - z[:, 0]
 

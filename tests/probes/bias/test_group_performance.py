@@ -246,12 +246,12 @@ def data_frame(cols):
 
 def test_user_errors_are_one_line():
     data, model = _labelled({"a": 20, "b": 20}, {"a": 0.9, "b": 0.9})
-    with pytest.raises(AuditError, match="no column 'dialekt'.*its columns: text, label, dialect"):
+    with pytest.raises(AuditError, match=r"no column 'dialekt'.*its columns: text, label, dialect"):
         GroupPerformanceProbe(data=data_frame(data), group_columns=["dialekt"]).validate(model)
     with pytest.raises(AuditError, match="name the group column"):
         GroupPerformanceProbe(data=data_frame(data)).validate(model)
     bad = {**data, "label": ["pos"] * 40}
-    with pytest.raises(AuditError, match="'pos'.*label_map"):
+    with pytest.raises(AuditError, match=r"'pos'.*label_map"):
         GroupPerformanceProbe(data=data_frame(bad), group_columns=["dialect"]).validate(model)
     GroupPerformanceProbe(data=data_frame(bad), group_columns=["dialect"], label_map={"pos": "positive"}).validate(model)
 

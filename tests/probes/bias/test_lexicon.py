@@ -44,7 +44,7 @@ def test_counterfactual_texts_differ_only_in_the_identity_term():
             for slot, word in frame.fillers:
                 rebuilt = rebuilt.replace("{" + slot + "}", word)
             assert text == rebuilt[:1].upper() + rebuilt[1:]
-    she = [f.render(axis.groups[0].terms[0]) for f in lex.frames(axis) if "{subj}" in f.template.text][0]
+    she = next(f.render(axis.groups[0].terms[0]) for f in lex.frames(axis) if "{subj}" in f.template.text)
     assert " she " in she
 
 

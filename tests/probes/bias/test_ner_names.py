@@ -15,7 +15,7 @@ from probes.bias.ner_names import NerNamesProbe, name_groups
 
 
 class ListTagger(TokenClassifier):
-    known: set[str] = set()
+    known: frozenset[str] = frozenset()
 
     def token_probs(self, texts):
         out = []
@@ -37,7 +37,7 @@ def test_recall_gap_of_a_tagger_that_misses_one_group(tiny_ner):
     groups = name_groups(3, seed=0)
     missed = "African American (EEC names)"
     tagger = ListTagger(tiny_ner.model, tiny_ner.tokenizer, tiny_ner.info, tiny_ner.engine)
-    tagger.known = {part for g, names in groups.items() if g != missed for n in names for part in n.split()}
+    tagger.known = frozenset(part for g, names in groups.items() if g != missed for n in names for part in n.split())
     r = NerNamesProbe(names_per_group=3).run(tagger)
     rows = {row["group"]: row for row in r.tables["groups"]}
     assert rows[missed]["recall"] == 0.0 and rows[missed]["n"] == 20 * 4

@@ -156,5 +156,5 @@ def test_model_without_a_max_length(tmp_path):
     tcfg.pop("model_max_length", None)
     (folder / "tokenizer_config.json").write_text(json.dumps(tcfg))
     model = load(str(folder), progress=False, use_cache=False)
-    with pytest.raises(AuditError, match="declares no maximum length .*default 512"):
+    with pytest.raises(AuditError, match=r"declares no maximum length .*default 512"):
         NeedleProbe().validate(model)

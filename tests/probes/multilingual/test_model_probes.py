@@ -93,7 +93,7 @@ def test_consistency_matches_a_hand_count_for_a_script_sensitive_classifier(tiny
     """Label 1 for any non-ASCII name: a name agrees with English exactly when both are ASCII or both are not."""
     clf = RuleClassifier(tiny("bert-classifier"), lambda t: int(not t.isascii()))
     result = ConsistencyProbe(languages=NAMED).run(clf)
-    keys, texts = parallel_items(resolve(NAMED) + [registry()[ENGLISH]], 40, 0)
+    _, texts = parallel_items(resolve(NAMED) + [registry()[ENGLISH]], 40, 0)
     eng = texts[ENGLISH]
     for lang in resolve(NAMED):
         own = texts[lang.code]

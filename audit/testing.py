@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,7 +22,7 @@ TRAIN_TEXT = [
     "Numbers like 12345 and 67890 appear in documents.",
 ] * 20
 
-SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+SMALL: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
 
 def minilm_tokenizer():
@@ -69,11 +70,12 @@ def build(kind: str, path: str | Path, *, seed: int = 0, max_length: int = 64, n
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     names = labels or ([f"LABEL_{i}" for i in range(num_labels)])
-    lab = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    lab: dict[str, Any] = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
     if kind.startswith(("bert", "distilbert", "sentence")):
         tok = minilm_tokenizer()
         tok.model_max_length = max_length
         vocab = len(tok)
+        cfg: tr.PretrainedConfig
         if kind.startswith("distilbert"):
             cfg = tr.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
                                       max_position_embeddings=max_length, **lab)

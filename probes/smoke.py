@@ -93,7 +93,7 @@ class PerturbationProbe(Probe):
         self.texts = texts
         self.perturbations = perturbations
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         from audit.errors import AuditError
 
         super().validate(model)
@@ -103,7 +103,7 @@ class PerturbationProbe(Probe):
         if self.texts is not None and not [t for t in self.texts if t.strip()]:
             raise AuditError(f"{self.name}: `texts` is empty; give at least one sentence or leave it unset")
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         texts = [t for t in (self.texts or SENTENCES) if t.strip()][: self.max_cases or None]
         kinds = self.perturbations or list(PERTURBATIONS)
         rng = random.Random(self.seed)

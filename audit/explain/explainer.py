@@ -219,14 +219,14 @@ def _window_targets(head: Head, encoded: list[Encoded], targets: Sequence[str | 
     """Targets of window rows from the rows themselves: every label's log-odds F_k on the window, P_k = sigmoid(F_k)
     (the adapter's own probability of the text would be of its first window only)."""
     m = head.adapter
-    labels = list(m.labels)  # type: ignore[attr-defined]
+    labels = list(m.labels)
     rows = [list(e.ids) for e in encoded] * len(labels)
     every = [Target(lab, k) for k, lab in enumerate(labels) for _ in encoded]
     prob = 1 / (1 + np.exp(-score_rows(head, rows, every, [0] * len(rows), budget).reshape(len(labels), len(encoded))))
     out = []
     for j, t in enumerate(targets):
         top = int(np.argmax(prob[:, j]))
-        idx = m.label_index(t) if t is not None else top  # type: ignore[attr-defined]
+        idx = m.label_index(t) if t is not None else top
         out.append(Target(labels[idx], idx, prediction={"label": labels[top], "score": float(prob[top, j]),
                                                         "target_prob": float(prob[idx, j])}))
     return out

@@ -122,7 +122,7 @@ def _occlusion(head: Head, p: Packed, rows: int, opts: Options) -> tuple[torch.T
     return attr[..., 0], None
 
 
-def _word_method(method: str):  # type: ignore[no-untyped-def]
+def _word_method(method: str):
     cls = {"ablation": FeatureAblation, "shap": ShapleyValueSampling, "kernelshap": KernelShap, "lime": Lime}[method]
 
     def run(head: Head, p: Packed, rows: int, opts: Options) -> tuple[torch.Tensor, None]:

@@ -181,13 +181,13 @@ class ClassifierHead(_LabelCheck, Head):
         if model.multi_label:  # type: ignore[attr-defined]
             self.quantity = "log-odds of the target label: its logit (multi-label: P = sigmoid(logit))"
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         logits = self.model(**kw).logits.float()
         if self.adapter.multi_label:  # type: ignore[attr-defined]
             return _rows(logits, target_index)
         return log_odds(logits, target_index)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: TextClassifier = self.adapter  # type: ignore[assignment]
         probs = m.class_probs([e.text for e in encoded])
         out = []
@@ -197,7 +197,7 @@ class ClassifierHead(_LabelCheck, Head):
                                                               "target_prob": float(p[idx])}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self.resolve(pairs, [t.index for t in targets])
 
 
@@ -207,7 +207,7 @@ class EncoderHead(Head):
     quantity = "cosine similarity to the reference text's embedding"
     uses_reference = True
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         return torch.nn.functional.cosine_similarity(self.pooled(kw, attention_mask), reference.float(), dim=-1)
 
     def pooled(self, kw: dict[str, torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
@@ -221,7 +221,7 @@ class EncoderHead(Head):
             return hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: SentenceEncoder = self.adapter  # type: ignore[assignment]
         refs = [t if t is not None else e.text for e, t in zip(encoded, targets)]
         uniq = list(dict.fromkeys(refs + [e.text for e in encoded]))
@@ -234,7 +234,7 @@ class EncoderHead(Head):
             out.append(Target(name, reference=vecs[r], prediction={"similarity": cos}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         """The pair is compared with the same reference vector (the original text's, by default)."""
         vecs = self.adapter.embed([e.text for e in pairs])  # type: ignore[attr-defined]
         out = []
@@ -256,11 +256,11 @@ class ZeroShotHead(_LabelCheck, EncoderHead):
         self._centroids = torch.tensor(m.centroids(), dtype=torch.float32, device=self.device)
         self._temperature = float(m.temperature)
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         pooled = torch.nn.functional.normalize(self.pooled(kw, attention_mask), dim=-1)
         return log_odds(pooled @ self._centroids.T / self._temperature, target_index)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: ZeroShotClassifier = self.adapter  # type: ignore[assignment]
         probs = m.class_probs([e.text for e in encoded])
         cents = m.centroids()
@@ -272,7 +272,7 @@ class ZeroShotHead(_LabelCheck, EncoderHead):
                                           "target_prob": float(p[idx])}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self.resolve(pairs, [t.index for t in targets])
 
 
@@ -282,7 +282,7 @@ class TokenHead(_LabelCheck, Head):
 
     quantity = "log-odds of the label at a token: its logit − log-sum-exp of the other labels' logits there"
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         logits = self.model(**kw).logits.float()
         at = logits[torch.arange(len(target_pos), device=logits.device), target_pos]
         return log_odds(at, target_index)
@@ -295,7 +295,7 @@ class TokenHead(_LabelCheck, Head):
 
         return self.adapter.engine.map("explain:token_probs", [list(e.ids) for e in encoded], forward, desc="predict")
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: TokenClassifier = self.adapter  # type: ignore[assignment]
         out = []
         for e, t, p in zip(encoded, targets, self._probs(encoded)):
@@ -323,11 +323,11 @@ class TokenHead(_LabelCheck, Head):
                       prediction={"label": m.labels[int(np.argmax(p[pos]))], "score": float(p[pos].max()),
                                   "target_prob": float(p[pos, idx]), "token": e.tokens[pos]})
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         m: TokenClassifier = self.adapter  # type: ignore[assignment]
         return [self._pick(m, e, m.labels[t.index], p) for t, e, p in zip(targets, pairs, self._probs(pairs))]
 
-    def protected(self, enc, target):  # type: ignore[no-untyped-def]
+    def protected(self, enc, target):
         w = enc.word_of_token[target.position]
         return {w} if w is not None else set()
 
@@ -341,7 +341,7 @@ class _LMHead(Head):
         heads = [c for n, c in self.model.named_children() if c is not base and any(True for _ in c.parameters())]
         self._head = heads[0] if len(heads) == 1 else None
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         rows = torch.arange(len(target_pos), device=target_pos.device)
         if self._head is not None:
             hidden = self.model.base_model(**kw).last_hidden_state
@@ -372,7 +372,7 @@ class _LMHead(Head):
     def _where(self, e: Encoded) -> int:
         raise NotImplementedError
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         return self._targets(encoded, [self._word_id(t) if t is not None else -1 for t in targets])
 
     def _targets(self, encoded: Sequence[Encoded], wanted: Sequence[int]) -> list[Target]:
@@ -387,7 +387,7 @@ class _LMHead(Head):
                                           "target_logprob": float(lp_want if w >= 0 else lp_top)}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self._targets(pairs, [t.index for t in targets])
 
 
@@ -423,7 +423,7 @@ class NextTokenHead(_LMHead):
             raise AuditError(f"target {word!r} tokenises to nothing; give a word")
         return int(pieces[0])
 
-    def position_after(self, target_pos, kept):  # type: ignore[no-untyped-def]
+    def position_after(self, target_pos, kept):
         return len(kept) - 1
 
     def check(self, text: str, target: str | None) -> None:

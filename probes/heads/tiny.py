@@ -34,6 +34,7 @@ def build(kind: str, path: str | Path, *, seed: int = 0, max_length: int = 64) -
     torch.manual_seed(seed)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    model: torch.nn.Module
     if kind == "bert-qa":
         tok = minilm_tokenizer()
         model = tr.BertForQuestionAnswering(tr.BertConfig(vocab_size=len(tok), max_position_embeddings=max_length, **SMALL))
@@ -51,7 +52,8 @@ def build(kind: str, path: str | Path, *, seed: int = 0, max_length: int = 64) -
             decoder_start_token_id=tok.eos_token_id, forced_eos_token_id=None))
     elif kind == "t5":
         tok = t5_tokenizer()
-        model = tr.T5ForConditionalGeneration(tr.T5Config(
+        # T5Config's signature omits decoder_start_token_id; its base class stores the extra key all the same.
+        model = tr.T5ForConditionalGeneration(tr.T5Config(  # type: ignore[call-arg]
             vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2,
             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id))
     else:

@@ -96,7 +96,7 @@ class LongQAProbe(GridProbe):
         self.strategies = tuple(strategies)
         super().__init__(**grid)
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         from audit.errors import unknown_name
 
         super().validate(model)
@@ -105,7 +105,7 @@ class LongQAProbe(GridProbe):
                 raise unknown_name("QA strategy", s, ("truncate", "window"))
         self.needle_grid(model, [f for f, _, _ in FACTS])
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         facts = list(FACTS[: self.max_cases] if self.max_cases else FACTS)
         limit, lengths, warnings = self.needle_grid(model, [f for f, _, _ in facts])
         stacks = haystack.build(model.engine, [f for f, _, _ in facts], lengths, self.depths, self.seed)
@@ -180,11 +180,11 @@ class LongSummaryProbe(GridProbe):
     }
     default_thresholds = ()
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         super().validate(model)
         self.needle_grid(model, [f for f, _, _ in FACTS])
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         facts = [f for f, _, _ in (FACTS[: self.max_cases] if self.max_cases else FACTS)]
         limit, lengths, warnings = self.needle_grid(model, facts)
         stacks = haystack.build(model.engine, facts, lengths, self.depths, self.seed)

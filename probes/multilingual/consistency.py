@@ -109,7 +109,7 @@ class ConsistencyProbe(Probe):
         """Fewer parallel items per language (not below min_items) when over the token budget."""
         return halve_items(self, floor=1)
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         super().validate(model)
         if not isinstance(self.items, int) or self.items < 1:
             raise AuditError(f"{self.name}: items must be a positive integer, got {self.items!r}")
@@ -120,7 +120,7 @@ class ConsistencyProbe(Probe):
             for value in dict.fromkeys(load_dataset(self.dataset)["label"]):
                 model.label_index(_label(value))  # an unknown label is an AuditError naming the model's labels
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         langs = [x for x in chosen(self.languages, lambda x: x.cldr_locale is not None) if x.code != ENGLISH]
         english = registry()[ENGLISH]
         keys, texts = parallel_items(langs + [english], self.items, self.seed)
@@ -136,7 +136,7 @@ class ConsistencyProbe(Probe):
         return _merge(result, self._dataset(model, data, p_data))
 
     # ---- parallel names ---------------------------------------------------------------------------
-    def _parallel(self, model, langs, keys, eng, queries, p_eng, p_q) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _parallel(self, model, langs, keys, eng, queries, p_eng, p_q) -> ProbeResult:
         position = {k: i for i, k in enumerate(keys)}
         blocks: dict[str, list[int]] = {lang.code: [] for lang in langs}
         for i, (lang, _, _) in enumerate(queries):
@@ -213,7 +213,7 @@ class ConsistencyProbe(Probe):
                            warnings=tuple(warnings))
 
     # ---- labelled dataset -------------------------------------------------------------------------
-    def _dataset(self, model, data: dict[str, list[Any]], probs: np.ndarray) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _dataset(self, model, data: dict[str, list[Any]], probs: np.ndarray) -> ProbeResult:
         y = np.array([model.label_index(_label(v)) for v in data["label"]], dtype=np.int64)
         pred = probs.argmax(1)
         lang = np.array([str(x) for x in data["lang"]])

@@ -169,7 +169,7 @@ def _gflanguages() -> dict:
     return dict(gflanguages.LoadLanguages())
 
 
-def _sample_text(proto) -> str:  # type: ignore[no-untyped-def]
+def _sample_text(proto) -> str:
     """Distinct lines of the running-text sample fields; a line contained in a longer one is dropped."""
     if not proto.HasField("sample_text"):
         return ""
@@ -182,7 +182,7 @@ def _sample_text(proto) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(x for x in lines if not any(x != y and x in y for y in lines))
 
 
-def _exemplars(proto) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+def _exemplars(proto) -> tuple[str, ...]:
     if not proto.HasField("exemplar_chars"):
         return ()
     items = (g.strip("{}") for g in proto.exemplar_chars.base.split())

@@ -94,7 +94,7 @@ class PerplexityProbe(Probe):
         self.max_languages = max(2, (old or 64) // 2)
         return f"max_languages {old} → {self.max_languages}"
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         super().validate(model)
         if self.max_languages is not None and (not isinstance(self.max_languages, int) or self.max_languages < 1):
             raise AuditError(f"{self.name}: max_languages must be a positive integer or null for all, got {self.max_languages!r}")
@@ -105,7 +105,7 @@ class PerplexityProbe(Probe):
             if not lang.sample:
                 raise AuditError(f"{self.name}: {lang.code} has no UDHR sample text to score; drop it from `languages`")
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         langs = chosen(self.languages) if self.languages is not None else default_panel(self.max_languages)
         if ENGLISH not in {x.code for x in langs}:
             langs = [registry()[ENGLISH]] + langs
@@ -175,7 +175,7 @@ class PerplexityProbe(Probe):
                            charts=charts, cases=cases, warnings=tuple(warnings))
 
 
-def fit(model, texts: list[str], causal: bool) -> list[str]:  # type: ignore[no-untyped-def]
+def fit(model, texts: list[str], causal: bool) -> list[str]:
     """Cut each text where its tokens would pass the model's length limit, so every scored character is counted."""
     prefix, suffix = model.engine.special_frame()
     room = model.max_length - (1 if causal else len(prefix) + len(suffix))

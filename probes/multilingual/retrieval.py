@@ -97,7 +97,7 @@ class RetrievalProbe(Probe):
         """Fewer parallel items per language (not below min_items) when over the token budget."""
         return halve_items(self, floor=2)
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         super().validate(model)
         if not isinstance(self.items, int) or self.items < 2:
             raise AuditError(f"{self.name}: items must be an integer of at least 2, got {self.items!r}")
@@ -110,7 +110,7 @@ class RetrievalProbe(Probe):
                     raise AuditError(f"{self.name}: {lang.code} has no CLDR names of its own to retrieve; "
                                      f"drop it from `languages` (multilingual.tokenizer still covers it)")
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         langs = [lang for lang in chosen(self.languages, lambda x: x.cldr_locale is not None) if lang.code != ENGLISH]
         english = registry()[ENGLISH]
         keys, texts = parallel_items(langs + [english], self.items, self.seed)
@@ -148,7 +148,7 @@ class RetrievalProbe(Probe):
             r["at_chance"] = q >= 0.05
         return self._result(rows, enough, chance, len(keys), queries, rank, per_lang, eng, keys)
 
-    def _result(self, rows, enough, chance, k, queries, rank, per_lang, eng, keys) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _result(self, rows, enough, chance, k, queries, rank, per_lang, eng, keys) -> ProbeResult:
         metrics: list[Metric] = []
         warnings: list[str] = []
         at_chance = [r for r in enough if r["at_chance"]]

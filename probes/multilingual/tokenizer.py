@@ -102,7 +102,7 @@ class TokenizerCoverageProbe(Probe):
         self.min_words = min_words
         self.frequent_words = frequent_words
 
-    def validate(self, model) -> None:  # type: ignore[no-untyped-def]
+    def validate(self, model) -> None:
         super().validate(model)
         if not isinstance(self.min_words, int) or self.min_words < 1:
             raise AuditError(f"{self.name}: min_words must be a positive integer, got {self.min_words!r}")
@@ -112,7 +112,7 @@ class TokenizerCoverageProbe(Probe):
             raise AuditError(f"{self.name}: needs a fast tokenizer (tokenizer.json); convert it with the tokenizers library")
         check_languages(self.name, self.languages)
 
-    def _run(self, model) -> ProbeResult:  # type: ignore[no-untyped-def]
+    def _run(self, model) -> ProbeResult:
         return self.measure(model.tokenizer)
 
     def measure(self, tokenizer: Any) -> ProbeResult:
@@ -280,7 +280,7 @@ def _r(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 4)
 
 
-def _batch_counts(facts: coverage.TokenizerFacts, units: dict[str, tuple[str, list[str], str]]):  # type: ignore[no-untyped-def]
+def _batch_counts(facts: coverage.TokenizerFacts, units: dict[str, tuple[str, list[str], str]]):
     """Tokenise every distinct word (and every distinct cluster) of all languages in one call each."""
     tables: dict[str, tuple[dict[str, int], coverage.Counts]] = {}
     for kind in ("word", "cluster"):

@@ -298,9 +298,9 @@ class Seq2SeqLM(AuditedModel):
         start_id, pad = self.decoder_start_id, self.engine.pad_id
 
         def forward(b: Batch) -> list[np.ndarray]:
-            out = self.model.generate(input_ids=b.input_ids, attention_mask=b.attention_mask, num_beams=num_beams,
-                                      max_new_tokens=max_new_tokens, do_sample=False, decoder_start_token_id=start_id,
-                                      pad_token_id=pad, num_return_sequences=1)
+            out = self.model.generate(  # type: ignore[operator]  # a seq2seq model is a GenerationMixin
+                input_ids=b.input_ids, attention_mask=b.attention_mask, num_beams=num_beams, max_new_tokens=max_new_tokens,
+                do_sample=False, decoder_start_token_id=start_id, pad_token_id=pad, num_return_sequences=1)
             seqs = out.sequences if hasattr(out, "sequences") else out
             return [_strip_generated(row.cpu().numpy(), start_id, pad, self.tokenizer.eos_token_id) for row in seqs]
 

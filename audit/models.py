@@ -13,10 +13,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from audit.engine import Batch, Engine, pick_device, pick_dtype
 from audit.errors import AuditError, unknown_name
 from audit.fingerprint import file_digests, fingerprint, tensor_digest, tokenizer_identity, versions, weights_sha256
 from audit.results import ModelInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
@@ -69,7 +72,7 @@ class AuditedModel:
     task: str = ""
     capabilities: frozenset[str] = frozenset()
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
@@ -351,7 +354,7 @@ class SentenceEncoder(AuditedModel):
     task = "feature-extraction"
     capabilities = frozenset({"embed"})
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine, *,
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine, *,
                  pooling: str = "mean", normalize: bool = False) -> None:
         super().__init__(model, tokenizer, info, engine)
         self.pooling = pooling
@@ -406,7 +409,7 @@ class ZeroShotClassifier(SentenceEncoder):
     task = "zero-shot-classification"
     capabilities = frozenset({"embed", "class_probs"})
 
-    def __init__(self, *args: Any, prototypes: dict[str, Sequence[str]], temperature: float = ZERO_SHOT_TEMPERATURE, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prototypes: Mapping[str, Sequence[str]], temperature: float = ZERO_SHOT_TEMPERATURE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if len(prototypes) < 2:
             raise AuditError("zero-shot classification needs at least two labels with prototype sentences")
@@ -849,7 +852,7 @@ def load(
         model.eval().to(dev)
     else:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
         model.eval()
-        dev = model.get_input_embeddings().weight.device
+        dev = next(model.get_input_embeddings().parameters()).device
     loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": file_digests(r.path, weights)}
     return _assemble(
         model, tokenizer, config=config, spec=r.spec, source=r.source, path=str(r.path), task=task, head=head_why,
@@ -904,7 +907,7 @@ def _weights_listing(missing: Sequence[str], unexpected: Sequence[str]) -> str:
 
 
 def _assemble(
-    model: torch.nn.Module, tokenizer: Any, *, config: dict[str, Any], spec: str, source: str, path: str, task: str,
+    model: PreTrainedModel, tokenizer: Any, *, config: dict[str, Any], spec: str, source: str, path: str, task: str,
     head: str, st: tuple[bool, str, bool, int | None], identity: dict[str, Any], device: torch.device,
     dtype: torch.dtype, max_length: int | None, batch_size: int | None, token_budget: int | None,
     cache_dir: str | os.PathLike[str] | None, use_cache: bool, labels: dict[str, Sequence[str]] | None, progress: bool,
@@ -982,7 +985,7 @@ def _assemble(
     return ADAPTERS[task](model, tokenizer, info, engine)
 
 
-def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[PreTrainedModel, dict[str, Any]]:
     """The model and transformers' loading report (missing, unexpected and mismatched tensors)."""
     try:
         return auto_cls.from_pretrained(source, attn_implementation="sdpa", output_loading_info=True, **kwargs)
@@ -1043,7 +1046,7 @@ def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, use
     tok_max = _limit(getattr(tokenizer, "model_max_length", None))
     if tok_max is not None:
         found["tokenizer"], why["tokenizer"] = tok_max, f"the tokenizer's model_max_length {tok_max}"
-    if _limit(st_max):
+    if st_max is not None and _limit(st_max):
         found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence_bert_config.json max_seq_length {st_max}"
     if user is not None:
         if isinstance(user, bool) or not isinstance(user, int) or user < 2:

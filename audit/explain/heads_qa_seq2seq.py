@@ -30,7 +30,7 @@ import torch
 from audit.errors import AuditError
 from audit.explain.targets import Head, Target, log_odds
 from audit.explain.words import Encoded, special_ids
-from audit.heads import _occurrences, _token_span
+from audit.heads import QuestionAnswering, Seq2SeqLM, _occurrences, _token_span
 
 MAX_ANSWER_LEN = 30
 
@@ -51,7 +51,9 @@ class QAHead(Head):
     contrast_skipped = ("contrastive attribution is not available for question answering: each side's answer span is "
                         "found in its own window, so the two sides do not share one quantity; per-side explanations only")
 
-    def __init__(self, model) -> None:
+    adapter: QuestionAnswering
+
+    def __init__(self, model: QuestionAnswering) -> None:
         super().__init__(model)
         self._token_types = self._token_types and bool(model.uses_token_types)
 
@@ -84,7 +86,7 @@ class QAHead(Head):
             q_words = _word_lookup(tok, question)
             c_words = _word_lookup(tok, text)
             words: list[str] = []
-            index: dict[tuple[str, int], int] = {}
+            index: dict[tuple[str | None, int], int] = {}
             word_of_token: list[int | None] = []
             special: list[bool] = []
             for p, (t, o) in enumerate(zip(ids, offs)):
@@ -176,7 +178,9 @@ class Seq2SeqHead(Head):
     contrast_skipped = ("contrastive attribution is not available for sequence-to-sequence models yet; "
                         "per-side explanations only")
 
-    def __init__(self, model) -> None:
+    adapter: Seq2SeqLM
+
+    def __init__(self, model: Seq2SeqLM) -> None:
         super().__init__(model)
         self.embedding = self.model.get_encoder().get_input_embeddings()
         self._decoder_embedding = self.model.get_decoder().get_input_embeddings()
@@ -186,10 +190,10 @@ class Seq2SeqHead(Head):
 
     def reference_tensor(self, targets: Sequence[Target]) -> torch.Tensor:
         """Target ids per row, padded with -1 (carried as the ``reference`` argument)."""
-        width = max(len(t.reference) for t in targets)
+        width = max(len(t.reference) for t in targets)  # type: ignore[arg-type]  # resolve() sets every reference
         ref = torch.full((len(targets), width), -1, dtype=torch.long)
         for i, t in enumerate(targets):
-            ref[i, : len(t.reference)] = torch.as_tensor(t.reference, dtype=torch.long)
+            ref[i, : len(t.reference)] = torch.as_tensor(t.reference, dtype=torch.long)  # type: ignore[arg-type]
         return ref
 
     def select(self, kw, attention_mask, target_index, target_pos, reference):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,8 +24,11 @@ from audit.errors import AuditError
 from audit.explain.targets import Head, head_for
 from audit.stats import bootstrap_ci
 
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
-def top_layer(model: torch.nn.Module) -> tuple[str, list[torch.nn.Module]]:
+
+def top_layer(model: PreTrainedModel) -> tuple[str, list[torch.nn.Module]]:
     """The name(s) and modules re-initialised: the task head's modules, else the last transformer block."""
     base = getattr(model, "base_model", model)
     tied = {id(p) for p in model.get_input_embeddings().parameters()}
@@ -50,8 +53,9 @@ def randomised_head(head: Head, seed: int) -> tuple[Head, str]:
         torch.manual_seed(seed)
         for top in modules:
             for m in top.modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
+                reset = getattr(m, "reset_parameters", None)
+                if callable(reset):
+                    reset()
     adapter = copy.copy(head.adapter)
     adapter.model = model
     return head_for(adapter), name

@@ -121,7 +121,8 @@ class Head:
         """The per-row ``reference`` forward argument (a zero column when the head uses none)."""
         if not self.uses_reference:
             return torch.zeros((len(targets), 1))
-        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)
+        # a head that uses_reference gives every target one in resolve()
+        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)  # type: ignore[misc]
 
     def encode(self, texts: Sequence[str], targets: Sequence[str | None], questions: Sequence[str | None] | None, *,
                truncate: bool, pairs: bool = False) -> list[Encoded]:
@@ -436,8 +437,9 @@ def head_for(model: AuditedModel) -> Head:
     from audit.explain.heads_qa_seq2seq import QAHead, Seq2SeqHead
     from audit.heads import QuestionAnswering, Seq2SeqLM
 
-    for cls, head in ((QuestionAnswering, QAHead), (Seq2SeqLM, Seq2SeqHead), (ZeroShotClassifier, ZeroShotHead), (SentenceEncoder, EncoderHead), (TextClassifier, ClassifierHead),
-                      (TokenClassifier, TokenHead), (MaskedLM, MaskedHead), (CausalLM, NextTokenHead)):
+    table: tuple[tuple[type[AuditedModel], type[Head]], ...] = ((QuestionAnswering, QAHead), (Seq2SeqLM, Seq2SeqHead), (ZeroShotClassifier, ZeroShotHead), (SentenceEncoder, EncoderHead), (TextClassifier, ClassifierHead),
+                      (TokenClassifier, TokenHead), (MaskedLM, MaskedHead), (CausalLM, NextTokenHead))
+    for cls, head in table:
         if isinstance(model, cls):
             return head(model)
     raise AuditError(f"explanations are not available for a {model.task} model")

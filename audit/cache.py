@@ -69,7 +69,7 @@ class OutputCache:
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.path = None if directory is None else Path(directory) / "outputs.sqlite"
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection
         if self.path is None:
             self._conn = self._connect(":memory:")
             return
@@ -114,9 +114,10 @@ class OutputCache:
         reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         _warn(f"cannot use the cache {self.path} ({reason}); this run keeps its outputs in memory "
               "(pass --cache-dir for another folder, or --no-cache)")
-        if self._conn is not None and self.path is not None:
+        conn = getattr(self, "_conn", None)  # unset when the file could not be opened at all
+        if conn is not None and self.path is not None:
             with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
+                conn.close()
         self.path = None
         self._conn = self._connect(":memory:")
 

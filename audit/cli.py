@@ -409,7 +409,8 @@ class _Stdout:
 def _quiet_closed_stdout() -> None:
     """After a closed pipe: point stdout at /dev/null so the interpreter's last flush does not complain."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        if sys.__stdout__ is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -417,8 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii and a non-ASCII path: escape, never crash
-        with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors="backslashreplace")
+        reconfigure = getattr(stream, "reconfigure", None)  # a replaced stream (a test's capture) may have none
+        with contextlib.suppress(ValueError):
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
     real_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         previous_sigterm = signal.signal(signal.SIGTERM, _terminate)

@@ -496,10 +496,10 @@ def probe_parameters(cls: type) -> dict[str, Any]:
         if c is object:
             continue
         try:
-            hints = typing.get_type_hints(c.__init__)
+            hints = typing.get_type_hints(c.__init__)  # type: ignore[misc]  # each class's own constructor
         except Exception:  # noqa: BLE001 - a hint we cannot evaluate only loses the type check
             hints = {}
-        for name, p in inspect.signature(c.__init__).parameters.items():
+        for name, p in inspect.signature(c.__init__).parameters.items():  # type: ignore[misc]
             if p.kind is p.KEYWORD_ONLY and name not in params:
                 params[name] = hints.get(name, typing.Any)
     return params

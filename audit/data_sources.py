@@ -79,13 +79,10 @@ def load_columns(source: DataSource, required: Sequence[str], optional: Sequence
 
 def _read(source: DataSource, what: str, offline: bool | None) -> tuple[Any, list[str]]:
     """(column getter, column names) for any supported source."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pd = None
     import datasets
+    import pandas as pd
 
-    if pd is not None and isinstance(source, pd.DataFrame):
+    if isinstance(source, pd.DataFrame):
         return (lambda c: source[c].tolist()), [str(c) for c in source.columns]
     if isinstance(source, datasets.DatasetDict):
         raise AuditError(f"{what} is a DatasetDict with splits {', '.join(source)}; pass one split, e.g. ds['{next(iter(source), 'train')}']")

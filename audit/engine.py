@@ -183,8 +183,8 @@ class Engine:
 
             raise unknown_name("long-text strategy", strategy, LONG_TEXT_STRATEGIES)
         if strategy == "truncate":
-            ids = self.encode(texts)
-            return ids, list(range(len(ids)))
+            encoded = self.encode(texts)
+            return encoded, list(range(len(encoded)))
         content = self.encode(texts, special_tokens=False)
         prefix, suffix = self.special_frame()
         room = self.max_length - len(prefix) - len(suffix)

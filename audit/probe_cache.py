@@ -33,7 +33,7 @@ def code_fingerprint() -> str:
 
     h = hashlib.sha256()
     for pkg in (audit, probes):
-        root = Path(pkg.__file__).parent
+        root = Path(pkg.__path__[0])
         for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix not in (".pyc",) and "__pycache__" not in p.parts):
             h.update(str(f.relative_to(root.parent)).encode())
             h.update(f.read_bytes())

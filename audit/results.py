@@ -159,7 +159,7 @@ class AuditResult:
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    throughput: dict[str, float] = field(default_factory=dict)
+    throughput: dict[str, float | str] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
 
     @property

@@ -32,7 +32,7 @@ PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum"
 @functools.lru_cache(maxsize=1)
 def package_versions() -> tuple[tuple[str, str | None], ...]:
     """(package, installed version or None) for everything that can change a result; read once per process."""
-    found = []
+    found: list[tuple[str, str | None]] = []
     for p in PACKAGES:
         try:
             found.append((p, version(p)))
@@ -91,7 +91,8 @@ def build_probes(
     skipped: list[ProbeResult] = []
     for cls in classes:
         params = dict((probe_params or {}).get(cls.name, {}))
-        accepted = {n for c in cls.__mro__ if c is not object for n in inspect.signature(c.__init__).parameters}
+        # each class's own constructor (mypy's misc: reading __init__ through a type is fine here)
+        accepted = {n for c in cls.__mro__ if c is not object for n in inspect.signature(c.__init__).parameters}  # type: ignore[misc]
         unknown = [k for k in params if k not in accepted]
         if unknown:
             from audit.errors import did_you_mean

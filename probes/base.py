@@ -61,7 +61,8 @@ class Probe:
         for cls in type(self).__mro__:
             if cls is object:
                 continue
-            for pname, p in inspect.signature(cls.__init__).parameters.items():
+            # each class's own constructor (mypy's misc: reading __init__ through a type is fine here)
+            for pname, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
                 if p.kind is p.KEYWORD_ONLY and pname not in params and hasattr(self, pname):
                     value = getattr(self, pname)
                     if pname == "thresholds" and value is not None:

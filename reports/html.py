@@ -93,10 +93,10 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
         charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "note": drawn_note(c), "header": header,
                        "rows": rows[:MAX_CHART_ROWS], "total": len(rows)})
     tables = []
-    for name, rows in p.tables.items():
-        header = list(dict.fromkeys(k for r in rows if isinstance(r, Mapping) for k in r))
-        shown = [[clip(r.get(k)) if isinstance(r, Mapping) else None for k in header] for r in rows[:MAX_TABLE_ROWS]]
-        tables.append({"name": name, "header": header, "rows": shown, "total": len(rows), "href": hrefs.get(("table", name))})
+    for name, table_rows in p.tables.items():
+        header = list(dict.fromkeys(k for r in table_rows if isinstance(r, Mapping) for k in r))
+        shown = [[clip(r.get(k)) if isinstance(r, Mapping) else None for k in header] for r in table_rows[:MAX_TABLE_ROWS]]
+        tables.append({"name": name, "header": header, "rows": shown, "total": len(table_rows), "href": hrefs.get(("table", name))})
     card = p.card if isinstance(p.card, Mapping) else {}
     return {
         "p": p,
@@ -176,10 +176,11 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
             score = number(scores[i]) if i < len(scores) else None
             colour = attribution_colour(score, scale)
             tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
-        if number(value) is not None:
-            label += f" · {e.get('quantity') or 'target score'} {number(value):.3g}"
+        shown_value = number(value)
+        if shown_value is not None:
+            label += f" · {e.get('quantity') or 'target score'} {shown_value:.3g}"
             if str(e.get("quantity") or "").startswith("log-odds"):  # the probability the log-odds stand for
-                label += f" (P {1 / (1 + math.exp(-max(number(value), -700))):.3g})"
+                label += f" (P {1 / (1 + math.exp(-max(shown_value, -700))):.3g})"
         if prediction is not None:
             label += f" · predicted {_prediction(prediction)}"
         sides.append({"label": label, "text": "" if text is None else str(text), "tokens": tokens})
@@ -199,14 +200,16 @@ def _contrast_view(c: Any, scale: float) -> dict[str, Any] | None:
     """The pair's gap decomposition (contrastive attributions), shown before the per-side explanations."""
     if not isinstance(c, Mapping) or not isinstance(c.get("words"), list):
         return None
-    scores = c.get("word_scores") if isinstance(c.get("word_scores"), list) else []
+    raw_scores = c.get("word_scores")
+    scores: list[Any] = raw_scores if isinstance(raw_scores, list) else []
     own = max_abs(scores) or scale
     tokens = []
     for i, w in enumerate(c["words"]):
         score = number(scores[i]) if i < len(scores) else None
         colour = attribution_colour(score, own)
         tokens.append({"word": str(w), "score": score, "colour": colour, "ink": text_colour(colour)})
-    summary = c.get("summary") if isinstance(c.get("summary"), list) else []
+    raw_summary = c.get("summary")
+    summary: list[Any] = raw_summary if isinstance(raw_summary, list) else []
     return {"summary": [str(x) for x in summary], "side": {"label": "gap attributed to the text's words", "tokens": tokens,
                                                             "text": ""}}
 

@@ -160,7 +160,7 @@ def suite_summaries(result: AuditResult) -> list[SuiteSummary]:
         by_suite.setdefault(p.suite or "other", []).append(p)
     out = []
     for suite, probes in by_suite.items():
-        counts = Counter(g.status for p in probes for g in p.gates)
+        counts: Counter[str] = Counter(g.status for p in probes for g in p.gates)
         ran = [p for p in probes if p.status == "ok"]
         parts = [f"{len(ran)} of {len(probes)} probe{'s' if len(probes) != 1 else ''} ran"]
         if sum(counts.values()):

@@ -183,7 +183,8 @@ def contrast_job(text: Encoded, pair: Encoded, target: Target, pair_target: Targ
     at = mapped.get(target.position, len(al.origin) - 1)
     job = Job(enc, dataclasses.replace(target, position=at, segment=mapped.get(target.segment, 0) if target.segment else 0),
               baseline=al.pair_ids)
-    pair_at = al.pair_origin[at] if not al.in_span[at] and al.pair_origin[at] is not None else pair_target.position
+    origin = al.pair_origin[at]
+    pair_at = origin if not al.in_span[at] and origin is not None else pair_target.position
     return job, al, dataclasses.replace(target, position=pair_at)
 
 

@@ -130,7 +130,7 @@ def explain(
         encoded = head.encode(texts, targets, questions, truncate=truncate)
         resolved = head.resolve(encoded, targets)
     with_pair = [i for i, p in enumerate(pair_list) if p is not None]
-    pair_enc = head.encode([pair_list[i] for i in with_pair], [targets[i] for i in with_pair],
+    pair_enc = head.encode([p for p in pair_list if p is not None], [targets[i] for i in with_pair],
                            [pair_questions[i] for i in with_pair] if pair_questions is not None else None,
                            truncate=truncate, pairs=True) if with_pair else []
     pair_targets = head.follow([resolved[i] for i in with_pair], pair_enc) if with_pair else []
@@ -177,10 +177,10 @@ def explain(
     if faithfulness and head.faithfulness_skipped:
         warnings.append(head.faithfulness_skipped)
     elif faithfulness:
-        per = faith.evaluate(head, jobs, word_scores, budget, seed=seed)
+        per_example = faith.evaluate(head, jobs, word_scores, budget, seed=seed)
         for m in methods:
-            attributions[m] = [_with(a, faithfulness=f) for a, f in zip(attributions[m], per[m])]
-            summary[m] = faith.summarise(per[m], seed=seed)
+            attributions[m] = [_with(a, faithfulness=f) for a, f in zip(attributions[m], per_example[m])]
+            summary[m] = faith.summarise(per_example[m], seed=seed)
     if len(methods) > 1:
         agreement = faith.rank_agreement(word_scores, seed=seed)
     if windows and any(e.truncated for e in encoded):
@@ -315,6 +315,7 @@ def _ig_until_complete(head: Head, jobs: list[Job], base_id: int, budget: Budget
         outs = attribute("ig", head, [jobs[i] for i in todo], base_id, budget, Options(**{**opts.__dict__, "n_steps": steps}))
         retry = []
         for i, o in zip(todo, outs):
+            assert o.delta is not None  # integrated gradients always reports its convergence delta
             rel = abs(o.delta) / max(abs(float(diff[i])), 1e-12)
             ok = abs(o.delta) <= tol * abs(float(diff[i])) + FLOAT_FLOOR * scale[i]
             done[i] = _attribution("ig", jobs[i], o, relative_delta=rel, n_steps=steps, converged=ok)

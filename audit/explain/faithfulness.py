@@ -82,7 +82,7 @@ def evaluate(head: Head, jobs: Sequence[Job], word_scores: dict[str, list[np.nda
             movable = [w for w in range(len(job.enc.words)) if w not in keep_always]
             ranked = sorted(movable, key=lambda w: -scores[i][w])
             n = len(ranked)
-            plan = {"full": need(i, set()), "n_words": n,
+            plan: dict[str, Any] = {"full": need(i, set()), "n_words": n,
                     "comp": [need(i, set(ranked[: top_count(k, n)])) for k in AOPC_K],
                     "suff": [need(i, set(ranked[top_count(k, n):])) for k in AOPC_K],
                     "rand": [[need(i, set(order[: top_count(k, n)])) for k in AOPC_K] for order in random_orders[i]],

@@ -72,7 +72,7 @@ def rank_correlations(trained: Sequence[Sequence[float]], randomised: Sequence[S
 
 
 def check(head: Head, word_scores: Sequence[Sequence[float]],
-          attribute: Callable[[Head], list[Sequence[float]]], seed: int = 0) -> dict[str, Any]:
+          attribute: Callable[[Head], Sequence[Sequence[float]]], seed: int = 0) -> dict[str, Any]:
     """Re-initialise the top layer, attribute again with ``attribute(randomised_head)``, compare the rankings."""
     rand_head, name = randomised_head(head, seed)
     rand_scores = attribute(rand_head)

@@ -113,24 +113,27 @@ class PerturbationProbe(Probe):
         base = fn(texts)
         outs = fn([e for k in kinds for e in edited[k]])
         metrics, rows, cases, warnings = [], [], [], []
+        shown: list[tuple[str, float, tuple[float, float]]] = []  # (edit, value, ci) of each metric, in order
         for j, k in enumerate(kinds):
             o = outs[j * len(texts) : (j + 1) * len(texts)]
             if classify:
                 flips = base.argmax(1) != o.argmax(1)
                 change = np.abs(base - o).max(1)
-                lo, hi = wilson_interval(int(flips.sum()), len(texts))
-                metrics.append(Metric("flip_rate", float(flips.mean()), (lo, hi), higher_is_better=False, n=len(texts),
+                value, ci = float(flips.mean()), wilson_interval(int(flips.sum()), len(texts))
+                metrics.append(Metric("flip_rate", value, ci, higher_is_better=False, n=len(texts),
                                       group=k, unit="share", description="share of sentences whose predicted label changes"))
                 score = change
             else:
                 a = base / np.linalg.norm(base, axis=1, keepdims=True).clip(1e-12)
                 b = o / np.linalg.norm(o, axis=1, keepdims=True).clip(1e-12)
                 sim = (a * b).sum(1)
-                metrics.append(Metric("similarity", float(sim.mean()), bootstrap_ci(sim, seed=self.seed), higher_is_better=True,
+                value, ci = float(sim.mean()), bootstrap_ci(sim, seed=self.seed)
+                metrics.append(Metric("similarity", value, ci, higher_is_better=True,
                                       n=len(texts), group=k, unit="cosine", description="mean cosine similarity to the unedited sentence"))
                 score = 1.0 - sim
-            rows.append({"perturbation": k, "metric": metrics[-1].name, "value": round(metrics[-1].value, 4),
-                         "ci_low": round(metrics[-1].ci[0], 4), "ci_high": round(metrics[-1].ci[1], 4), "n": len(texts)})
+            shown.append((k, value, ci))
+            rows.append({"perturbation": k, "metric": metrics[-1].name, "value": round(value, 4),
+                         "ci_low": round(ci[0], 4), "ci_high": round(ci[1], 4), "n": len(texts)})
             for i in np.argsort(-score)[:2]:
                 if score[i] > 1e-6:
                     target = model.labels[int(base[i].argmax())] if classify else None
@@ -139,11 +142,11 @@ class PerturbationProbe(Probe):
         if too_few(len(texts)):
             warnings.append(f"only {len(texts)} sentences: too few to conclude")
         name = "flip_rate" if classify else "similarity"
-        worst = max(metrics, key=lambda m: m.value if classify else -m.value)
-        headline = (f"The label flips for {worst.value:.0%} of sentences under the '{worst.group}' edit (the worst of {len(kinds)})."
-                    if classify else f"Embeddings stay at cosine ≥ {min(m.value for m in metrics):.3f} of the unedited sentence under every edit.")
+        worst_edit, worst_value, _ = max(shown, key=lambda s: s[1] if classify else -s[1])
+        headline = (f"The label flips for {worst_value:.0%} of sentences under the '{worst_edit}' edit (the worst of {len(kinds)})."
+                    if classify else f"Embeddings stay at cosine ≥ {min(s[1] for s in shown):.3f} of the unedited sentence under every edit.")
         chart = Chart("bar", f"{name.replace('_', ' ')} by edit", "edit", name.replace("_", " "),
-                      [{"label": m.group, "value": m.value, "low": m.ci[0], "high": m.ci[1]} for m in metrics],
+                      [{"label": edit, "value": value, "low": ci[0], "high": ci[1]} for edit, value, ci in shown],
                       alt=headline)
         cases.sort(key=lambda c: -c.score)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics), tables={"by_edit": rows},

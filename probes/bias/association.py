@@ -140,11 +140,11 @@ class WeatProbe(Probe):
 
         rows, metrics, cases, warnings = [], [], [], []
         for i, (tname, spec) in enumerate(chosen.items()):
-            def side(s: str, spec: dict[str, Any] = spec) -> np.ndarray:
+            def vectors(s: str, spec: dict[str, Any] = spec) -> np.ndarray:
                 kind = spec.get("target_templates", "words") if s in "XY" else spec.get("attribute_templates", "words")
                 return np.stack([term_vec[(kind, w)] for w in self._terms(lists[spec[s]])])
 
-            res = weat.weat(side("X"), side("Y"), side("A"), side("B"), exact_limit=self.exact_limit,
+            res = weat.weat(vectors("X"), vectors("Y"), vectors("A"), vectors("B"), exact_limit=self.exact_limit,
                             n_samples=self.n_permutations, seed=self.seed + i)
             lo, hi = weat.effect_size_ci(res.s_x, res.s_y, ddof=1, seed=self.seed + i)
             nx, ny = len(res.s_x), len(res.s_y)

@@ -232,7 +232,7 @@ class CounterfactualProbe(Probe):
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
         sensitivity, most, null_flips = self._sensitivity(axis.name, s, y, label)
         out["metrics"] += [sensitivity, most, null_flips]
-        if most.value < BARELY_REACTS:
+        if most.value is not None and most.value < BARELY_REACTS:
             out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by at most "
                                    f"{most.value:.3g} between unrelated sentences, so a gap near 0 is no evidence of "
                                    "fairness; gap gates stay inconclusive")

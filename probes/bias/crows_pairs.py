@@ -70,7 +70,8 @@ def load_pairs_file(path: DataSource) -> list[Pair]:
 
 def shared_positions(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[list[int], list[int]]:
     """Positions of the tokens the two sequences share (difflib matching blocks), in each sequence."""
-    pa, pb = [], []
+    pa: list[int] = []
+    pb: list[int] = []
     for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
         pa += range(block.a, block.a + block.size)
         pb += range(block.b, block.b + block.size)

@@ -335,14 +335,15 @@ class GroupPerformanceProbe(Probe):
                     continue
                 n = r.get(f"{key}_n", r["n"])
                 group = f"{r['column']}={r['group']}" + (f"/class {r['class']}" if "class" in r else "")
-                metrics.append(Metric(key, _f(r[key]), (_f(r[f"{key}_low"]), _f(r[f"{key}_high"])), higher_is_better=better,
+                # an undefined bound is written as null, which the results schema allows
+                metrics.append(Metric(key, _f(r[key]), (_f(r[f"{key}_low"]), _f(r[f"{key}_high"])), higher_is_better=better,  # type: ignore[arg-type]
                                       n=n, unit=unit, group=group, p_value=r.get("q_vs_rest") if key == "accuracy" else None,
                                       description=what[key] + ("" if r["conclusive"] else " (too few rows to conclude)")
                                       + ("; p is the BH q-value of the group against the rest" if key == "accuracy" and "q_vs_rest" in r else "")))
         multi = len({r["class"] for r in disparity_rows}) > 1
         for r in disparity_rows:
             better = r["metric"] in gm.LOWER_IS_WORSE
-            metrics.append(Metric(r["metric"], _f(r["value"]), (_f(r["ci_low"]), _f(r["ci_high"])), higher_is_better=better,
+            metrics.append(Metric(r["metric"], _f(r["value"]), (_f(r["ci_low"]), _f(r["ci_high"])), higher_is_better=better,  # type: ignore[arg-type]
                                   n=r["n_smallest"], p_value=r["q"], unit="ratio" if better else "difference",
                                   group=r["column"] + (f"/class {r['class']}" if multi else ""),
                                   description=f"between the {r['groups']} groups of {r['column']} with enough rows; n is the "

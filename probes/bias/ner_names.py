@@ -110,7 +110,8 @@ class NerNamesProbe(Probe):
             found[k] = bool(np.all(np.isin(probs.argmax(axis=1), per_idx)))
             p_person[k] = float(probs[:, per_idx].sum(axis=1).mean())
         owner = np.array([it[0] for it in items])
-        rows, warnings = [], []
+        rows: list[dict[str, Any]] = []
+        warnings: list[str] = []
         for g in groups:
             m = owner == g
             n, k = int(m.sum()), int(found[m].sum())

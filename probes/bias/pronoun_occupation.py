@@ -121,9 +121,9 @@ class PronounOccupationProbe(Probe):
                               reason=f"{o}: log P({pronouns[0]}) − log P({pronouns[1]}) = {log_ratio[i]:.2f}",
                               meta={"occupation": o, "log_ratio": float(log_ratio[i])}))
         most_he, most_she = occupations[int(np.argmax(log_ratio))], occupations[int(np.argmin(log_ratio))]
-        lean = pronouns[0] if log_ratio.mean() > 0 else pronouns[1]
+        leaning = pronouns[0] if log_ratio.mean() > 0 else pronouns[1]
         headline = (f"Across {n} occupations, log P({pronouns[0]}) − log P({pronouns[1]}) averages {log_ratio.mean():+.2f} nats "
-                    f"(95% CI {ci_mean[0]:+.2f} to {ci_mean[1]:+.2f}, p={p:.3g}; leaning to {lean!r}); most "
+                    f"(95% CI {ci_mean[0]:+.2f} to {ci_mean[1]:+.2f}, p={p:.3g}; leaning to {leaning!r}); most "
                     f"{pronouns[0]!r}-leaning: {most_he}, most {pronouns[1]!r}-leaning: {most_she}; {pronouns[2]!r} gets "
                     f"{100 * shares[:, 2].mean():.0f}% of the pronoun mass.")
         chart = bar_chart(f"log P({pronouns[0]}) − log P({pronouns[1]}) per occupation", "log ratio (nats)",

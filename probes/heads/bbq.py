@@ -180,7 +180,8 @@ class QABiasProbe(Probe):
         chosen = [opts[int(np.argmax(s))] for opts, s in zip(options, scores)]
         c = codes(chosen, examples)
         correct = np.array([ch == e.correct for ch, e in zip(chosen, examples)])
-        metrics, rows, raw_p = [], [], []
+        metrics, raw_p = [], []
+        rows: list[dict[str, Any]] = []
         for axis in [*dict.fromkeys(e.axis for e in examples), ""]:
             for kind in CONTEXTS:
                 idx = np.array([i for i, e in enumerate(examples) if e.kind == kind and (not axis or e.axis == axis)])

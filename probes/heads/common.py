@@ -94,7 +94,7 @@ def chrf_ci(hypotheses: Sequence[str], references: Sequence[str], *, seed: int, 
                         n_resamples=n_resamples, seed=seed)
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], *, seed: int) -> tuple[float, tuple[float, float], float]:
+def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, seed: int) -> tuple[float, tuple[float, float], float]:
     """Mean of a − b over paired items, its bootstrap interval and the sign-flip permutation p-value."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     return float(d.mean()) if d.size else float("nan"), bootstrap_ci(d, seed=seed), paired_permutation_test(d, seed=seed)

@@ -135,10 +135,12 @@ class QAConsistencyProbe(Probe):
             f1[(i, lang)] = token_f1(a["answer"], items[i]["langs"][lang]["expected"])
         n = len(items)
         metrics, rows = [], []
+        accuracy: list[tuple[str, float, tuple[float, float]]] = []  # (language, accuracy, its interval)
         for lang in langs:
             ok = sum(picked[(i, lang)] == items[i]["ask"] for i in range(n))
             agree = sum(picked[(i, lang)] == picked[(i, "en")] for i in range(n))
             mean_f1 = float(np.mean([f1[(i, lang)] for i in range(n)]))
+            accuracy.append((lang, ok / n, wilson_interval(ok, n)))
             metrics.append(Metric("accuracy", ok / n, wilson_interval(ok, n), higher_is_better=True, n=n, unit="share", group=lang,
                                   description="share of answers naming the asked-for country"))
             metrics.append(Metric("f1", mean_f1, None, higher_is_better=True, n=n, group=lang, description="SQuAD token F1"))
@@ -150,7 +152,7 @@ class QAConsistencyProbe(Probe):
         same = sum(len({picked[(i, lang)] for lang in langs}) == 1 for i in range(n))
         metrics.append(Metric("consistency", same / n, wilson_interval(same, n), higher_is_better=True, n=n, unit="share",
                               description="share of items answered alike in every language"))
-        cases = []
+        cases: list[Case] = []
         for i in range(n):
             for lang in langs[1:]:
                 if picked[(i, lang)] != picked[(i, "en")] and len(cases) < 8:
@@ -165,7 +167,7 @@ class QAConsistencyProbe(Probe):
         headline = (f"The same question gets the same answer in all {len(langs)} languages for {same / n:.0%} of items; "
                     f"English accuracy {rows[0]['accuracy']:.0%}.")
         chart = Chart("bar", "Accuracy per language", "language", "accuracy",
-                      [{"label": m.group, "value": m.value, "low": m.ci[0], "high": m.ci[1]} for m in metrics if m.name == "accuracy"],
+                      [{"label": lang, "value": value, "low": ci[0], "high": ci[1]} for lang, value, ci in accuracy],
                       alt=headline)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics), tables={"by_language": rows},
                            charts=(chart,), cases=tuple(cases), warnings=tuple(warnings))

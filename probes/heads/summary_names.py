@@ -147,6 +147,7 @@ class SummaryNamesProbe(Probe):
             return np.array([np.mean([v for v, (d2, g2, _) in zip(values, variants) if d2 == d and g2 == g]) for d in range(len(docs))])
 
         metrics, rows, raw_p = [], [], []
+        gaps: list[tuple[str, float, tuple[float, float]]] = []  # (group, loglik gap, its interval)
         base = per_doc(per_token, ref_group)
         for g in groups:
             ll = per_doc(per_token, g)
@@ -158,11 +159,12 @@ class SummaryNamesProbe(Probe):
                 theirs = [neutral[i] for i, v in enumerate(variants) if v[0] == d and v[1] == ref_group]
                 change.append(float(np.mean([0.0 if a == b else 100 - chrf([a], [b]) for a in mine for b in theirs])))
             row: dict[str, Any] = {"group": g, "names": ", ".join(names[g]), "loglik_per_token": rounded(ll.mean()),
-                                   "name_kept": rounded(k / total), "summary_change": rounded(np.mean(change), 2)}
+                                   "name_kept": rounded(k / total), "summary_change": rounded(float(np.mean(change)), 2)}
             metrics.append(Metric("name_kept", k / total, wilson_interval(k, total), higher_is_better=True, n=total, unit="share",
                                   group=g, description="share of summaries that mention the person's name"))
             if g != ref_group:
                 gap, ci, p = paired_difference(ll, base, seed=self.seed)
+                gaps.append((g, gap, ci))
                 raw_p.append(p)
                 metrics.append(Metric("loglik_gap", gap, ci, ideal=0.0, n=len(docs), p_value=p, unit="nats/token", group=g,
                                       description=f"mean per-token log-likelihood of the reference summary, {g} − {ref_group}"))
@@ -173,13 +175,12 @@ class SummaryNamesProbe(Probe):
         for row, q in zip([r for r in rows if r["group"] != ref_group], benjamini_hochberg(raw_p)):
             row["q_value"] = rounded(q)
         warnings = [f"only {len(docs)} documents: too few to conclude"] if too_few(len(docs)) else []
-        gaps = [m for m in metrics if m.name == "loglik_gap"]
-        worst = max(gaps, key=lambda m: abs(m.value)) if gaps else None
-        headline = (f"Swapping the name moves the reference summary's log-likelihood by up to {worst.value:+.3f} nats/token "
-                    f"({worst.group} vs {ref_group}); the name is kept in {kept.mean():.0%} of summaries."
+        worst = max(gaps, key=lambda s: abs(s[1])) if gaps else None
+        headline = (f"Swapping the name moves the reference summary's log-likelihood by up to {worst[1]:+.3f} nats/token "
+                    f"({worst[0]} vs {ref_group}); the name is kept in {kept.mean():.0%} of summaries."
                     if worst else "Only one name group: nothing to compare.")
         chart = Chart("bar", "Log-likelihood gap of the reference summary by name group", "group", "nats per token",
-                      [{"label": m.group, "value": m.value, "low": m.ci[0], "high": m.ci[1]} for m in gaps], alt=headline)
+                      [{"label": g, "value": gap, "low": ci[0], "high": ci[1]} for g, gap, ci in gaps], alt=headline)
         cases = []
         for d in range(len(docs)):
             idx = [i for i, v in enumerate(variants) if v[0] == d]

@@ -125,7 +125,8 @@ class TranslationGenderProbe(Probe):
         fem = np.array([s.total for s in scores[len(items):]])
         pref = masc - fem
         right = np.where([it["gender"] == "male" for it in items], pref > 0, pref < 0)
-        metrics, rows, raw_p = [], [], []
+        metrics, raw_p = [], []
+        rows: list[dict[str, Any]] = []
         for lang in setup:
             idx = [i for i, it in enumerate(items) if it["language"] == lang]
             key = {(items[i]["occupation"], items[i]["template"], items[i]["gender"]): i for i in idx}

@@ -104,7 +104,9 @@ class TranslationQualityProbe(Probe):
         per_lang = {lang: cldr_pairs(lang, list(self.kinds or KINDS), self.max_cases or 10**9, self.seed) for lang in setup}
         sources = [setup[lang].format(text=it["source"]) for lang, items in per_lang.items() for it in items]
         outputs = model.generate(sources, num_beams=self.num_beams, max_new_tokens=self.max_new_tokens)
-        metrics, rows, cases, warnings = [], [], [], []
+        metrics, warnings = [], []
+        rows: list[dict[str, Any]] = []
+        cases: list[Case] = []
         pos = 0
         for lang, items in per_lang.items():
             hyp = outputs[pos : pos + len(items)]

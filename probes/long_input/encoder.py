@@ -3,7 +3,7 @@ the truncation limit really in force, and a check that text past it changes noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from probes.long_input.measures import mean_with_ci, truncation_rows
 from probes.long_input.texts import NEEDLES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
+    from audit.models import AuditedModel, SentenceEncoder
 
 EMBED_STRATEGIES = ("truncate", "window_mean")
 """The strategies that mean something for one vector per text (head/tail only move the cut)."""
@@ -88,6 +88,7 @@ class EncoderProbe(GridProbe):
         return limit, grid, needles, warnings
 
     def _run(self, model: AuditedModel) -> ProbeResult:
+        model = cast("SentenceEncoder", model)  # requires: the runner hands this probe only models that offer it
         limit, grid, needles, warnings = self._plan(model)
         strategies = list(dict.fromkeys(["truncate", *self.strategies]))
         alone = _unit(model.embed(needles))
@@ -132,7 +133,7 @@ class EncoderProbe(GridProbe):
                            tables={"cells": cells, "past_limit_check": check, "truncation": trunc, "filler": filler_rows},
                            charts=charts, warnings=tuple(warnings))
 
-    def _past_limit_check(self, model: AuditedModel, needles: list[str], limit: int) -> list[dict[str, Any]]:
+    def _past_limit_check(self, model: SentenceEncoder, needles: list[str], limit: int) -> list[dict[str, Any]]:
         """Each needle in filler filling the limit, then more filler entirely past it: the same ids must be fed and
         the same vector come out."""
         near = haystack.build(model.engine, needles, list(range(limit, limit + 9)), [0.0], self.seed)

@@ -153,8 +153,8 @@ def build(engine: Engine, needles: Sequence[str], lengths: Sequence[int], depths
     total_sizes = count_tokens(tokenizer, [p[4] for p in plans])
     needle_sizes = dict(enumerate(count_tokens(tokenizer, needles)))
     out = []
-    for (i, length, depth, _, text), head, total in zip(plans, head_sizes, total_sizes):
-        end = head - frame + lead
+    for (i, length, depth, _, text), head_size, total in zip(plans, head_sizes, total_sizes):
+        end = head_size - frame + lead
         out.append(Haystack(text=text, needle=i, length=length, depth=depth, tokens=total,
                             needle_start=end - (needle_sizes[i] - frame), needle_end=end))
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from probes.long_input.measures import effective_length, mean_with_ci, proportio
 from probes.long_input.texts import PASSKEY_PLANT, PASSKEY_QUERY
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
+    from audit.models import AuditedModel, CausalLM, MaskedLM
 
 
 @register_probe
@@ -105,6 +105,7 @@ class LanguageModelProbe(GridProbe):
         return limit, grid, plants, keys, query, warnings
 
     def _run(self, model: AuditedModel) -> ProbeResult:
+        model = cast("CausalLM | MaskedLM", model)  # requires: the runner hands this probe only models that offer it
         limit, grid, plants, keys, query, warnings = self._plan(model)
         hays = haystack.build(model.engine, plants, [n - query for n in grid], self.depths, self.seed)
         texts = [h.text + " " + PASSKEY_QUERY.format(key=k) for h in hays for k in keys[h.needle][0]]

@@ -19,7 +19,7 @@ def proportion(hits: Iterable[bool | float]) -> dict[str, Any]:
     return {"value": float(x.mean()), "low": low, "high": high, "n": n}
 
 
-def mean_with_ci(values: Sequence[float], seed: int) -> dict[str, Any]:
+def mean_with_ci(values: Sequence[float] | np.ndarray, seed: int) -> dict[str, Any]:
     """Mean with a percentile-bootstrap interval."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:

@@ -8,7 +8,7 @@ head+tail, sliding windows averaged or max-confidence).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from probes.long_input.texts import NEEDLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.engine import Engine
-    from audit.models import AuditedModel
+    from audit.models import AuditedModel, TextClassifier, ZeroShotClassifier
 
 FILLER_STRONG = 0.9
 """Filler alone classified with at least this confidence carries a label of its own: the test is then biased."""
@@ -99,6 +99,7 @@ class NeedleProbe(GridProbe):
         return limit, grid, needles, warnings
 
     def _run(self, model: AuditedModel) -> ProbeResult:
+        model = cast("TextClassifier | ZeroShotClassifier", model)  # requires: the runner hands this probe only models that offer it
         limit, grid, needles, warnings = self._plan(model)
         strategies = list(dict.fromkeys(["truncate", *self.strategies]))
         labels = model.labels
@@ -166,7 +167,8 @@ class NeedleProbe(GridProbe):
     @staticmethod
     def _filler_check(probs: np.ndarray, grid: list[int], labels: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """The filler alone must not carry a strong label, or the haystack pushes needles one way."""
-        rows = [{"length": n, "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 4)} for n, p in zip(grid, probs)]
+        rows: list[dict[str, Any]] = [{"length": n, "label": labels[int(p.argmax())], "confidence": round(float(p.max()), 4)}
+                                      for n, p in zip(grid, probs)]
         strong = [r for r in rows if r["confidence"] >= FILLER_STRONG]
         warn = [f"the filler alone is labelled {strong[0]['label']!r} with confidence {strong[0]['confidence']:.2f} at "
                 f"{strong[0]['length']} tokens: it carries a label of its own for this model, which biases agreement"] if strong else []

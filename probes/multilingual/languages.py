@@ -247,10 +247,10 @@ def registry() -> dict[str, Language]:
     for code in sorted(set(gf) | set(locales)):
         proto = gf.get(code)
         sample = _sample_text(proto) if proto is not None else ""
-        loc = locales.get(code)
-        if loc is not None and not cldr_own_names(loc):
-            loc = None
-        if not sample and loc is None:
+        own = locales.get(code)
+        if own is not None and not cldr_own_names(own):
+            own = None
+        if not sample and own is None:
             continue
         lang, script = code.split("_", 1)
         speakers = int(proto.population) if proto is not None else 0
@@ -259,7 +259,7 @@ def registry() -> dict[str, Language]:
         wf_entry = wf.get(code)
         out[code] = Language(
             code=code, language=lang, name=name, script=script, speakers=speakers, historical=historical,
-            tier=_tier(historical, speakers, wf_entry[1] if wf_entry else None, loc is not None),
+            tier=_tier(historical, speakers, wf_entry[1] if wf_entry else None, own is not None),
             sample=sample, exemplars=_exemplars(proto) if proto is not None else (), cldr_locale=loc,
             wordfreq=wf_entry[0] if wf_entry else None,
         )

@@ -112,7 +112,7 @@ class PerplexityProbe(Probe):
         causal = "next_token" in model.capabilities
         texts = fit(model, [excerpt(x.sample, self.max_chars) for x in langs], causal)
         scores = model.token_scores(texts)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for lang, text, s in zip(langs, texts, scores):
             nats = -float(np.sum(s.logprobs))
             n_bytes, n_chars = len(text.encode("utf-8")), len(text)

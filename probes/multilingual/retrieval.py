@@ -121,7 +121,8 @@ class RetrievalProbe(Probe):
         position = {k: i for i, k in enumerate(keys)}
         correct = np.array([position[k] for _, k, _ in queries], dtype=np.int64)
         rank = ranks(qv, cand, correct) if queries else np.zeros(0, dtype=np.int64)
-        rows, per_lang = [], {}
+        rows: list[dict[str, Any]] = []
+        per_lang = {}
         start = 0
         chance = 1.0 / len(keys)
         for lang in langs:
@@ -143,9 +144,9 @@ class RetrievalProbe(Probe):
                          "status": "ok" if n >= self.min_items else f"too little text: {n} items (need {self.min_items})"})
             per_lang[lang.code] = idx
         enough = [r for r in rows if r["status"] == "ok"]
-        for r, q in zip(enough, benjamini_hochberg([r["p_value"] for r in enough])):
-            r["q_value"] = q
-            r["at_chance"] = q >= 0.05
+        for row, q in zip(enough, benjamini_hochberg([row["p_value"] for row in enough])):
+            row["q_value"] = q
+            row["at_chance"] = q >= 0.05
         return self._result(rows, enough, chance, len(keys), queries, rank, per_lang, eng, keys)
 
     def _result(self, rows, enough, chance, k, queries, rank, per_lang, eng, keys) -> ProbeResult:

@@ -10,7 +10,7 @@ Without data it audits a generated labelled example (``labelled_example``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy import stats as st
@@ -335,15 +335,14 @@ class GroupPerformanceProbe(Probe):
                     continue
                 n = r.get(f"{key}_n", r["n"])
                 group = f"{r['column']}={r['group']}" + (f"/class {r['class']}" if "class" in r else "")
-                # an undefined bound is written as null, which the results schema allows
-                metrics.append(Metric(key, _f(r[key]), (_f(r[f"{key}_low"]), _f(r[f"{key}_high"])), higher_is_better=better,  # type: ignore[arg-type]
+                metrics.append(Metric(key, _f(r[key]), _ci(r[f"{key}_low"], r[f"{key}_high"]), higher_is_better=better,
                                       n=n, unit=unit, group=group, p_value=r.get("q_vs_rest") if key == "accuracy" else None,
                                       description=what[key] + ("" if r["conclusive"] else " (too few rows to conclude)")
                                       + ("; p is the BH q-value of the group against the rest" if key == "accuracy" and "q_vs_rest" in r else "")))
         multi = len({r["class"] for r in disparity_rows}) > 1
         for r in disparity_rows:
             better = r["metric"] in gm.LOWER_IS_WORSE
-            metrics.append(Metric(r["metric"], _f(r["value"]), (_f(r["ci_low"]), _f(r["ci_high"])), higher_is_better=better,  # type: ignore[arg-type]
+            metrics.append(Metric(r["metric"], _f(r["value"]), _ci(r["ci_low"], r["ci_high"]), higher_is_better=better,
                                   n=r["n_smallest"], p_value=r["q"], unit="ratio" if better else "difference",
                                   group=r["column"] + (f"/class {r['class']}" if multi else ""),
                                   description=f"between the {r['groups']} groups of {r['column']} with enough rows; n is the "
@@ -396,3 +395,9 @@ def _round(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _f(x: Any) -> float | None:
     """A finite float, else None (JSON null)."""
     return float(x) if x is not None and math.isfinite(float(x)) else None
+
+
+def _ci(low: Any, high: Any) -> tuple[float, float]:
+    """The interval as written: an undefined bound stays None (JSON null, which the results schema allows),
+    which Metric's annotation does not spell out."""
+    return cast("tuple[float, float]", (_f(low), _f(high)))

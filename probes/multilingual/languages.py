@@ -260,7 +260,7 @@ def registry() -> dict[str, Language]:
         out[code] = Language(
             code=code, language=lang, name=name, script=script, speakers=speakers, historical=historical,
             tier=_tier(historical, speakers, wf_entry[1] if wf_entry else None, own is not None),
-            sample=sample, exemplars=_exemplars(proto) if proto is not None else (), cldr_locale=loc,
+            sample=sample, exemplars=_exemplars(proto) if proto is not None else (), cldr_locale=own,
             wordfreq=wf_entry[0] if wf_entry else None,
         )
     return out

@@ -7,19 +7,33 @@ key, lists and scalars are replaced). Paths in a config are relative to the file
 """
 from __future__ import annotations
 
-import collections.abc
+import json
 import math
 import os
 import re
 import stat
 import sys
-import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PydanticSchemaGenerationError,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from audit.errors import AuditError, did_you_mean
 from audit.gates import DEFAULT_MODE, MODES, Threshold
@@ -32,12 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 Path_ = tuple[Any, ...]
 """Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
 
-TOP_KEYS = ("include", "model", "task", "suites", "probes", "thresholds", "seed", "max_cases", "device", "dtype",
-            "batch_size", "out", "explain", "baseline", "intended_use", "model_card", "allow_inconclusive")
-THRESHOLD_KEYS = ("metric", "max", "min", "value", "mode", "group", "min_n")
-BOUND_KEYS = ("max", "min", "value")
-EXPLAIN_KEYS = ("method", "max_cases")
-BASELINE_KEYS = ("path", "tolerance")
 MODEL_CARD_KEYS = ("name", "version", "description", "owners", "contact", "license", "intended_use", "out_of_scope",
                    "users", "factors", "training_data", "evaluation_data", "ethical_considerations", "caveats",
                    "limitations", "references")
@@ -393,6 +401,9 @@ def _read(path: Path, stack: tuple[Path, ...], files: list[Path]) -> _Doc:
 
 
 # ------------------------------------------------------------------------------------------------ validating
+# The document's shape and types are declared once, as the pydantic models below; pydantic checks them
+# and _located() words its first error as "file:line: key: problem". What needs the probe registry (names,
+# parameters, declared metrics) or the file system is checked after, in _validate().
 
 
 def _typename(value: Any) -> str:
@@ -406,85 +417,252 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _check_keys(doc: _Doc, path: Path_, mapping: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise doc.error(path + (key,), f"unknown key{did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}")
+def _problem(message: str) -> PydanticCustomError:
+    """An error raised inside a validator, already in the user's words (kept as it is by problem_of)."""
+    return PydanticCustomError("audit", "{problem}", {"problem": message})
 
 
-def _mapping(doc: _Doc, path: Path_, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise doc.error(path, f"expected a mapping (key: value lines), got {_typename(value)}")
+def _text(value: str) -> str:
+    if not value.strip():
+        raise _problem(f"expected text, got text {_shown(value)}")
     return value
 
 
-def _number(doc: _Doc, path: Path_, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(path, f"expected a number, got {_typename(value)} {_shown(value)}")
-    if (isinstance(value, int) and abs(value) > INT_MAX) or not math.isfinite(value):
-        raise doc.error(path, f"expected a finite number within ±{INT_MAX:.3g}, got {_shown(value)}")
-    return float(value)
-
-
-def _int(doc: _Doc, path: Path_, value: Any, *, minimum: int, maximum: int = COUNT_MAX) -> int:
-    """A whole number in the range it will be used in (see audit.ranges: the CLI applies the same rule)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise doc.error(path, f"expected a whole number, got {_typename(value)} {_shown(value)}")
-    problem = int_problem(value, minimum, maximum)
-    if problem:
-        raise doc.error(path, problem)
+def _finite(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            not math.isfinite(value) if isinstance(value, float) else abs(value) > INT_MAX):
+        raise _problem(f"expected a finite number within ±{INT_MAX:.3g}, got {_shown(value)}")
     return value
 
 
-def _bool(doc: _Doc, path: Path_, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise doc.error(path, f"expected true or false, got {_typename(value)} {value!r}")
-    return value
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+Count = Annotated[int, Field(ge=1, le=COUNT_MAX)]
+"""Whole numbers in the range they are used in (audit.ranges: the CLI applies the same rule); cases, rows, explanations: at least one, at most a 32-bit index (audit.ranges)."""
+Text = Annotated[str, AfterValidator(_text)]
+Number = Annotated[float, BeforeValidator(_finite)]
 
 
-def _text(doc: _Doc, path: Path_, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise doc.error(path, f"expected text, got {_typename(value)} {_shown(value)}")
-    return value
+class _Section(BaseModel):
+    """Strict: a quoted '3' is not a number and true is not 1; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _names(doc: _Doc, path: Path_, value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
+class _ThresholdDoc(_Section):
+    metric: Text
+    max: Number | None = None
+    min: Number | None = None
+    value: Number | None = None
+    mode: str = DEFAULT_MODE
+    group: Any = None
+    min_n: Count = MIN_CASES
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, mode: str) -> str:
+        if mode not in MODES:
+            raise _problem(f"unknown mode {mode!r}{did_you_mean(mode, MODES)}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
+        return mode
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, group: Any) -> str | None:
+        return None if group is None else str(group)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> _ThresholdDoc:
+        if len(self.bounds) != 1:
+            raise _problem("give exactly one of max: (a ceiling), min: (a floor) or value: (either, by the metric's "
+                           f"direction); found {', '.join(self.bounds) or 'none'}")
+        return self
+
+    @property
+    def bounds(self) -> list[str]:
+        return [b for b in ("max", "min", "value") if getattr(self, b) is not None]
+
+
+def _threshold_list(value: Any) -> Any:
+    """One threshold may be written without the list around it."""
+    if isinstance(value, dict):
+        return [value]
     if not isinstance(value, list):
-        raise doc.error(path, f"expected a list of names, got {_typename(value)}")
-    return [_text(doc, path + (i,), v) for i, v in enumerate(value)]
+        raise _problem(f"expected a list of thresholds (- metric: …, max: …), got {_typename(value)}")
+    return value
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Does a YAML value fit a constructor's type hint? Unknown hints accept anything."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is typing.Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is Literal:
-        return value in args
-    if origin in (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable, collections.abc.Collection):
-        item = args[0] if args else typing.Any
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
-    if origin in (dict, collections.abc.Mapping):
-        return isinstance(value, dict) and (len(args) < 2 or all(_fits(v, args[1]) for v in value.values()))
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= INT_MAX  # also refuses nan and inf
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool) and -INT_MAX <= value <= INT_MAX
-    if isinstance(hint, type) and hint in (bool, str):
-        return isinstance(value, hint)
-    return True
+class _ExplainDoc(_Section):
+    method: Any = "ig"
+    """An attribution method, or false for none."""
+    max_cases: Annotated[int, Field(ge=0, le=COUNT_MAX)] = DEFAULT_MAX_EXPLANATIONS
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, method: Any) -> str | None:
+        if method is False:
+            return None
+        if not isinstance(method, str) or not method.strip():
+            raise _problem(f"expected text, got {_typename(method)} {_shown(method)}")
+        return method
+
+
+class _BaselineDoc(_Section):
+    path: Text
+    tolerance: Number = DEFAULT_TOLERANCE
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance(cls, tolerance: float) -> float:
+        if tolerance < 0:
+            raise _problem(f"a tolerance cannot be negative, got {tolerance:g}; use 0 to allow no regression")
+        return tolerance
+
+
+def _card_value(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+        raise _problem(f"expected text or a list of texts, got {_typename(value)}")
+    return value
+
+
+_CardDoc = create_model("_CardDoc", __base__=_Section,
+                        **{k: (Annotated[Any, AfterValidator(_card_value)], None) for k in MODEL_CARD_KEYS})  # type: ignore[call-overload]
+
+
+def _suites_form(value: Any) -> Any:
+    """``suites: bias`` is ``suites: [bias]``."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise _problem(f"expected a list of names, got {_typename(value)}")
+    return value
+
+
+def _batch_size_form(value: Any) -> Any:
+    return None if value == "auto" else value
+
+
+def _explain_form(value: Any) -> Any:
+    """``explain: true`` (or nothing), ``explain: false`` and ``explain: METHOD`` are short for the mapping."""
+    if value is None or value is True:
+        return {}
+    if value is False:
+        return {"method": False}
+    return {"method": value} if isinstance(value, str) else value
+
+
+def _baseline_form(value: Any) -> Any:
+    """``baseline: prev/results.json`` is short for ``baseline: {path: prev/results.json}``."""
+    return {"path": value} if isinstance(value, str) else value
+
+
+class _ConfigDoc(_Section):
+    """An audit config as written (after ``include:`` merging)."""
+
+    include: Any = None
+    """Read (and removed) before validation; listed so that an unknown key's message names it."""
+    model: Text = "default"
+    task: Text | None = None
+    suites: Annotated[list[Text], BeforeValidator(_suites_form)] = []
+    probes: dict[str, dict[str, Any] | None] | None = None
+    thresholds: dict[str, Annotated[list[_ThresholdDoc], BeforeValidator(_threshold_list)]] | None = None
+    seed: Seed = 0
+    max_cases: Count | None = None
+    device: Text = "auto"
+    dtype: str = "auto"
+    batch_size: Annotated[Count | None, BeforeValidator(_batch_size_form)] = None
+    out: Text | None = None
+    explain: Annotated[_ExplainDoc, BeforeValidator(_explain_form)] = _ExplainDoc()
+    baseline: Annotated[_BaselineDoc | None, BeforeValidator(_baseline_form)] = None
+    intended_use: Text | None = None
+    model_card: _CardDoc | None = None  # type: ignore[valid-type]
+    allow_inconclusive: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(device):
+            raise _problem(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
+        return device
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, dtype: str) -> str:
+        if dtype not in DTYPES:
+            raise _problem(f"unknown dtype {dtype!r}{did_you_mean(dtype, DTYPES)}; use auto, fp32, bf16 or fp16")
+        return dtype
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"thresholds": _ThresholdDoc, "explain": _ExplainDoc, "baseline": _BaselineDoc,
+                                         "model_card": _CardDoc}
+_NEEDED = {"metric": "a threshold needs `metric:` (the name of the metric it bounds)",
+           "path": "a baseline needs `path:` (the results.json of an earlier run)"}
+
+
+def problem_of(error: Any, allowed: Sequence[str]) -> tuple[Path_, str]:
+    """(where, problem) of one pydantic error, in this module's words; ``allowed``: the keys the section of
+    an unknown key has. A missing key is reported at its section."""
+    kind, loc, value = error["type"], tuple(error["loc"]), error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "audit":
+        return loc, str(ctx["problem"])
+    if kind == "missing":
+        return loc[:-1], _NEEDED.get(str(loc[-1]), f"`{loc[-1]}:` is required")
+    if kind == "extra_forbidden":
+        return loc, f"unknown key{did_you_mean(str(loc[-1]), allowed)}; allowed here: {', '.join(allowed)}"
+    if kind in ("greater_than_equal", "less_than_equal") and isinstance(value, int):
+        return loc, int_problem(value, ctx.get("ge", value), ctx.get("le", value)) or error["msg"]
+    wording = {
+        "int_type": "expected a whole number", "float_type": "expected a number", "string_type": "expected text",
+        "bool_type": "expected true or false", "dict_type": "expected a mapping (key: value lines)",
+        "model_type": "expected a mapping (key: value lines)", "list_type": "expected a list",
+    }.get(kind)
+    if wording is None:
+        return loc, error["msg"]
+    shown = "" if isinstance(value, (dict, list)) else " " + _shown(value)
+    return loc, f"{wording}, got {_typename(value)}{shown}"
+
+
+def _located(doc: _Doc, exc: ValidationError) -> AuditError:
+    """The first validation error, at the file and line of the value it is about."""
+    error = exc.errors(include_url=False)[0]
+    section = _SECTIONS.get(str(error["loc"][0]), _ConfigDoc) if len(error["loc"]) > 1 else _ConfigDoc
+    path, problem = problem_of(error, list(section.model_fields))
+    return doc.error(path, problem)
 
 
 def _hint_text(hint: Any) -> str:
     return re.sub(r"typing\.|collections\.abc\.", "", hint.__name__ if isinstance(hint, type) else str(hint))
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Does a YAML value fit a constructor's type hint? Checked by pydantic in strict JSON mode (YAML data
+    is JSON data: a list fits a tuple or Sequence hint; nothing is coerced, so '3' is not 3 and true is not 1);
+    numbers beyond ±INT_MAX or not finite never fit a typed parameter. A hint pydantic cannot check fits."""
+    if hint is typing.Any:
+        return True
+    if not _within_range(value):
+        return False
+    try:
+        adapter = TypeAdapter(hint, config=ConfigDict(strict=True))
+    except (PydanticSchemaGenerationError, TypeError):
+        return True
+    try:
+        adapter.validate_json(json.dumps(value))
+    except ValidationError:
+        return False
+    return True
+
+
+def _within_range(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_within_range(v) for v in value)
+    if isinstance(value, dict):
+        return all(_within_range(v) for v in value.values())
+    try:
+        _finite(value)
+    except PydanticCustomError:
+        return False
+    return True
 
 
 def probe_parameters(cls: type) -> dict[str, Any]:
@@ -505,14 +683,14 @@ def probe_parameters(cls: type) -> dict[str, Any]:
     return params
 
 
-def _probes(doc: _Doc, raw: Any, registry: dict[str, type]) -> dict[str, dict[str, Any]]:
+def _probes(doc: _Doc, raw: dict[str, dict[str, Any] | None], registry: dict[str, type]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for name, params in _mapping(doc, ("probes",), raw).items():
+    for name, params in raw.items():
         path = ("probes", name)
         if name not in registry:
             raise doc.error(path, f"unknown probe{did_you_mean(name, registry)}; `audit list` shows them all")
         accepted = probe_parameters(registry[name])
-        params = _mapping(doc, path, params)
+        params = params or {}
         for pname, value in params.items():
             if pname == "thresholds":
                 raise doc.error(path + (pname,), "set thresholds in the top-level thresholds: section")
@@ -530,42 +708,21 @@ def _probes(doc: _Doc, raw: Any, registry: dict[str, type]) -> dict[str, dict[st
     return out
 
 
-def _thresholds(doc: _Doc, raw: Any, registry: dict[str, type], selected: set[str]) -> dict[str, tuple[ThresholdSpec, ...]]:
+def _thresholds(doc: _Doc, raw: dict[str, list[_ThresholdDoc]], registry: dict[str, type],
+                selected: set[str]) -> dict[str, tuple[ThresholdSpec, ...]]:
     out: dict[str, tuple[ThresholdSpec, ...]] = {}
-    for probe, items in _mapping(doc, ("thresholds",), raw).items():
+    for probe, items in raw.items():
         path = ("thresholds", probe)
         if probe not in registry:
             raise doc.error(path, f"unknown probe{did_you_mean(probe, registry)}; `audit list` shows them all")
         if probe not in selected:
             raise doc.error(path, f"probe {probe!r} is not selected; add it under probes: (or its suite under suites:)")
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list):
-            raise doc.error(path, f"expected a list of thresholds (- metric: …, max: …), got {_typename(items)}")
         specs = []
         for i, item in enumerate(items):
-            ipath = path + (i,)
-            item = _mapping(doc, ipath, item)
-            _check_keys(doc, ipath, item, THRESHOLD_KEYS)
-            if "metric" not in item:
-                raise doc.error(ipath, "a threshold needs `metric:` (the name of the metric it bounds)")
-            bounds = [b for b in BOUND_KEYS if b in item]
-            if len(bounds) != 1:
-                raise doc.error(ipath, "give exactly one of max: (a ceiling), min: (a floor) or value: (either, by the "
-                                       f"metric's direction); found {', '.join(bounds) or 'none'}")
-            bound = bounds[0]
-            value = _number(doc, ipath + (bound,), item[bound])
-            mode = item.get("mode", DEFAULT_MODE)
-            if mode not in MODES:
-                raise doc.error(ipath + ("mode",), f"unknown mode {mode!r}{did_you_mean(str(mode), MODES)}; "
-                                                   + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
-            group = item.get("group")
-            if group is not None and not isinstance(group, str):
-                group = str(group)
-            min_n = _int(doc, ipath + ("min_n",), item.get("min_n", MIN_CASES), minimum=1)
-            threshold = Threshold(_text(doc, ipath + ("metric",), item["metric"]), value, mode, group, min_n)
-            _check_declared(doc, ipath, registry[probe], threshold, bound)
-            specs.append(ThresholdSpec(threshold, bound, doc.where(ipath + (bound,))))  # type: ignore[arg-type]
+            bound = item.bounds[0]
+            threshold = Threshold(item.metric, getattr(item, bound), item.mode, item.group, item.min_n)
+            _check_declared(doc, path + (i,), registry[probe], threshold, bound)
+            specs.append(ThresholdSpec(threshold, bound, doc.where(path + (i, bound))))  # type: ignore[arg-type]
         out[probe] = tuple(specs)
     return out
 
@@ -592,37 +749,6 @@ def _check_declared(doc: _Doc, path: Path_, cls: Any, threshold: Threshold, boun
         raise doc.error(path + (bound,), problem)
 
 
-def _explain(doc: _Doc, raw: Any) -> ExplainSettings:
-    if raw is None or raw is True:
-        return ExplainSettings()
-    if raw is False:
-        return ExplainSettings(method=None)
-    if isinstance(raw, str):
-        return ExplainSettings(method=_text(doc, ("explain",), raw))
-    raw = _mapping(doc, ("explain",), raw)
-    _check_keys(doc, ("explain",), raw, EXPLAIN_KEYS)
-    method = raw.get("method", "ig")
-    if method is not False:
-        method = _text(doc, ("explain", "method"), method)
-    return ExplainSettings(method=method or None,
-                           max_cases=_int(doc, ("explain", "max_cases"), raw.get("max_cases", DEFAULT_MAX_EXPLANATIONS), minimum=0))
-
-
-def _baseline(doc: _Doc, raw: Any) -> BaselineSettings | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        raw = {"path": raw}
-    raw = _mapping(doc, ("baseline",), raw)
-    _check_keys(doc, ("baseline",), raw, BASELINE_KEYS)
-    if "path" not in raw:
-        raise doc.error(("baseline",), "a baseline needs `path:` (the results.json of an earlier run)")
-    tolerance = _number(doc, ("baseline", "tolerance"), raw.get("tolerance", DEFAULT_TOLERANCE))
-    if tolerance < 0:
-        raise doc.error(("baseline", "tolerance"), f"a tolerance cannot be negative, got {tolerance:g}; use 0 to allow no regression")
-    return BaselineSettings(_relative(doc, ("baseline", "path"), _text(doc, ("baseline", "path"), raw["path"])), tolerance)
-
-
 DATA_PARAMETERS = frozenset({"data", "dataset", "pairs_file", "lexicon_file", "sets_file"})
 """Probe parameters that name a data file (or a hub dataset id, left as it is)."""
 
@@ -633,18 +759,13 @@ def _relative(doc: _Doc, path: Path_, name: str) -> Path:
     p = Path(name).expanduser()
     return p if p.is_absolute() else (file.parent / p)
 
-
-def _model_card(doc: _Doc, raw: Any, intended_use: Any) -> dict[str, Any]:
-    card = dict(_mapping(doc, ("model_card",), raw))
-    _check_keys(doc, ("model_card",), card, MODEL_CARD_KEYS)
-    for key, value in card.items():
-        items = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
-            raise doc.error(("model_card", key), f"expected text or a list of texts, got {_typename(value)}")
-    if intended_use is not None:
+def _model_card(doc: _Doc, parsed: _ConfigDoc) -> dict[str, Any]:
+    written = doc.data.get("model_card") or {}
+    card = {key: getattr(parsed.model_card, key) for key in written}  # in the order written
+    if parsed.intended_use is not None:
         if "intended_use" in card:
             raise doc.error(("intended_use",), "also given under model_card:; keep one of them")
-        card["intended_use"] = _text(doc, ("intended_use",), intended_use)
+        card["intended_use"] = parsed.intended_use
     return card
 
 
@@ -652,52 +773,41 @@ def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
     from audit.models import TASKS
     from probes.base import registry, suites
 
-    data = doc.data
-    _check_keys(doc, (), data, TOP_KEYS)
+    try:
+        parsed = _ConfigDoc.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _located(doc, exc) from None
     reg, by_suite = registry(), suites()
-    model = _text(doc, ("model",), data.get("model", "default"))
+    model = parsed.model
     if ("model",) in doc.marks and not Path(model).is_absolute():
         local = _relative(doc, ("model",), model)
         if local.exists():
             model = str(local)
-    task = data.get("task")
+    task = parsed.task
     if task is not None and task not in TASKS:
         raise doc.error(("task",), f"unknown task {task!r}{did_you_mean(str(task), TASKS)}; choose from: {', '.join(TASKS)}")
-    chosen_suites = _names(doc, ("suites",), data.get("suites", []))
-    for i, s in enumerate(chosen_suites):
+    for i, s in enumerate(parsed.suites):
         if s not in by_suite:
             raise doc.error(("suites", i), f"unknown suite {s!r}{did_you_mean(s, by_suite)}; choose from: {', '.join(by_suite)}")
-    probes = _probes(doc, data.get("probes"), reg)
-    selected = set(probes) | {n for s in chosen_suites for n in by_suite[s]} if (probes or chosen_suites) else set(reg)
-    device = _text(doc, ("device",), data.get("device", "auto"))
-    if not DEVICE_PATTERN.fullmatch(device):
-        raise doc.error(("device",), f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps")
-    dtype = data.get("dtype", "auto")
-    if dtype not in DTYPES:
-        raise doc.error(("dtype",), f"unknown dtype {dtype!r}{did_you_mean(str(dtype), DTYPES)}; use auto, fp32, bf16 or fp16")
-    batch_size = data.get("batch_size")
-    if batch_size == "auto":
-        batch_size = None
-    elif batch_size is not None:
-        batch_size = _int(doc, ("batch_size",), batch_size, minimum=1)
-    max_cases = data.get("max_cases")
-    out = data.get("out")
+    probes = _probes(doc, parsed.probes or {}, reg)
+    selected = set(probes) | {n for s in parsed.suites for n in by_suite[s]} if (probes or parsed.suites) else set(reg)
+    baseline = parsed.baseline
     return AuditConfig(
         model=model,
         task=task,
-        suites=tuple(chosen_suites),
+        suites=tuple(parsed.suites),
         probes=probes,
-        threshold_specs=_thresholds(doc, data.get("thresholds"), reg, selected),
-        seed=_int(doc, ("seed",), data.get("seed", 0), minimum=0, maximum=SEED_MAX),
-        max_cases=None if max_cases is None else _int(doc, ("max_cases",), max_cases, minimum=1),
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        out=None if out is None else _relative(doc, ("out",), _text(doc, ("out",), out)),
-        explain=_explain(doc, data.get("explain")),
-        baseline=_baseline(doc, data.get("baseline")),
-        model_card=_model_card(doc, data.get("model_card"), data.get("intended_use")),
-        allow_inconclusive=_bool(doc, ("allow_inconclusive",), data.get("allow_inconclusive", False)),
+        threshold_specs=_thresholds(doc, parsed.thresholds or {}, reg, selected),
+        seed=parsed.seed,
+        max_cases=parsed.max_cases,
+        device=parsed.device,
+        dtype=parsed.dtype,
+        batch_size=parsed.batch_size,
+        out=None if parsed.out is None else _relative(doc, ("out",), parsed.out),
+        explain=ExplainSettings(parsed.explain.method, parsed.explain.max_cases),
+        baseline=None if baseline is None else BaselineSettings(_relative(doc, ("baseline", "path"), baseline.path), baseline.tolerance),
+        model_card=_model_card(doc, parsed),
+        allow_inconclusive=parsed.allow_inconclusive,
         files=tuple(files),
     )
 

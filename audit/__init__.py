@@ -10,8 +10,11 @@ from audit.results import AuditResult, Case, Chart, Gate, Metric, ModelInfo, Pro
 
 if TYPE_CHECKING:  # pragma: no cover - importing models costs torch; `audit --version` stays fast
     from audit.models import AuditedModel
+    from audit.progress import Progress
+    from audit.run_spec import RunSpec
 
-__all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "ModelInfo", "ProbeResult", "__version__", "load", "run"]
+__all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "ModelInfo", "ProbeResult", "RunSpec", "__version__",
+           "load", "run"]
 
 
 def load(spec: Any = "default", **kwargs: Any) -> AuditedModel:
@@ -25,8 +28,24 @@ def load(spec: Any = "default", **kwargs: Any) -> AuditedModel:
     return _load(str(spec), **kwargs) if isinstance(spec, (str, os.PathLike)) else adapt(spec, **kwargs)
 
 
-def run(model: Any = "default", **kwargs: Any) -> AuditResult:
-    """Run an audit and return an :class:`AuditResult`; see :func:`audit.runner.run_audit`."""
-    from audit.runner import run_audit
+def run(model: Any = "default", /, *, progress: bool | Progress = True, **options: Any) -> AuditResult:
+    """Run an audit and return an :class:`AuditResult`: ``run(spec)`` with a :class:`RunSpec`, or
+    ``run(model, **options)`` with the RunSpec's fields as keywords (``suites=["bias"], explain=False``).
+    ``progress``: True (a bar on stderr), False, or an ``audit.progress.Progress`` to report into."""
+    from audit.run_spec import RunSpec
+    from audit.runner import run as run_spec
 
-    return run_audit(model, **kwargs)
+    if isinstance(model, RunSpec):
+        if options:
+            raise AuditError(f"pass either a RunSpec or options, not both (got {', '.join(options)}); use spec.replace(...)")
+        return run_spec(model, progress=progress)
+    return run_spec(RunSpec.create(model=model, **options), progress=progress)
+
+
+def __getattr__(name: str) -> Any:
+    """``audit.RunSpec`` imports pydantic: only when asked for, so ``import audit`` stays light."""
+    if name == "RunSpec":
+        from audit.run_spec import RunSpec
+
+        return RunSpec
+    raise AttributeError(f"module 'audit' has no attribute {name!r}")

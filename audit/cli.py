@@ -13,10 +13,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditError
 from audit.ranges import positive_arg, seed_arg, tolerance_arg
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.run_spec import RunSpec
 
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 
@@ -121,74 +124,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    if not args.quiet and sys.stderr.isatty():  # importing torch and transformers takes seconds: say so first
-        print("[audit] starting (loading torch and transformers) …", file=sys.stderr, flush=True)
-    from audit.progress import Progress
-    from audit.results import AuditResult
-    from audit.runner import run_audit
+def _run_spec(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec of `audit run`: the --config file's, with the flags given on top."""
+    from audit.run_spec import RunSpec
 
-    kwargs: dict[str, Any] = {}
-    cfg = None
+    spec = RunSpec()
     if args.config:
         from audit.config import load_config
 
-        cfg = load_config(args.config)
-        kwargs = cfg.run_kwargs()
+        spec = load_config(args.config).run_spec()
         if args.probes or args.suites:  # the command line narrows the selection: keep only its probes' settings
             from probes.base import resolve
 
             chosen = {c.name for c in resolve(args.probes or [], args.suites or [])}
-            for key in ("probe_params", "thresholds"):
-                kwargs[key] = {k: v for k, v in (kwargs.get(key) or {}).items() if k in chosen}
-    model = args.model if args.model is not None else kwargs.pop("model", None) or "default"
-    kwargs.pop("model", None)
-    overrides = {
-        "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device, "dtype": args.dtype,
-        "batch_size": args.batch_size, "max_cases": args.max_cases, "seed": args.seed,
-        "max_tokens": args.max_tokens,
+            spec = spec.replace(**{key: {k: v for k, v in (getattr(spec, key) or {}).items() if k in chosen}
+                                   for key in ("probe_params", "thresholds")})
+    changes = {
+        "model": args.model, "task": args.task, "suites": args.suites, "probes": args.probes, "device": args.device,
+        "dtype": args.dtype, "batch_size": args.batch_size, "max_cases": args.max_cases, "seed": args.seed,
+        "max_tokens": args.max_tokens, "cache_dir": args.cache_dir, "max_length": args.max_length,
+        "revision": args.revision, "device_map": args.device_map, "allow_inconclusive": args.allow_inconclusive,
+        "offline": True if args.offline else None, "use_cache": False if args.no_cache else None,
+        "trust_remote_code": args.trust_remote_code or None, "allow_pickle": args.allow_pickle or None,
+        "allow_missing_weights": args.allow_missing_weights or None,
+        "explain": False if args.no_explain else args.explain_method if args.explain_method != "ig" else None,
     }
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
     data_params = {"data": args.data, "group_columns": args.group_columns, "text_column": args.text_column,
                    "label_column": args.label_column}
     if any(v is not None for v in data_params.values()):  # the flags are bias.group_performance's parameters
-        kwargs["probe_params"] = dict(kwargs.get("probe_params") or {})
-        kwargs["probe_params"]["bias.group_performance"] = {**kwargs["probe_params"].get("bias.group_performance", {}),
-                                                            **{k: v for k, v in data_params.items() if v is not None}}
-    if args.no_explain:
-        kwargs["explain"] = False
-    elif args.explain_method != "ig":
-        kwargs["explain"] = args.explain_method
-    if not str(model).strip():
+        params = dict(spec.probe_params or {})
+        params["bias.group_performance"] = {**params.get("bias.group_performance", {}),
+                                            **{k: v for k, v in data_params.items() if v is not None}}
+        changes["probe_params"] = params
+    before = spec.baseline  # --baseline and --tolerance override the config's path and tolerance
+    if args.baseline or (args.tolerance is not None and before is not None):
+        tolerance = args.tolerance if args.tolerance is not None else before.tolerance if before is not None else None
+        changes["baseline"] = {"path": args.baseline or before.path,  # type: ignore[union-attr]
+                               **({"tolerance": tolerance} if tolerance is not None else {})}
+    spec = spec.replace(**{k: v for k, v in changes.items() if v is not None})
+    if not isinstance(spec.model, str) or not spec.model.strip():
         raise AuditError("the model argument is empty (an unset variable?); pass 'default', a model folder or a hub id")
-    out = Path(args.out or (cfg.out if cfg else None) or "audit-out")
-    baseline_path = args.baseline or (str(cfg.baseline.path) if cfg and cfg.baseline else None)
-    baseline = AuditResult.load(baseline_path) if baseline_path else None
-    tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
+    return spec
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.quiet and sys.stderr.isatty():  # importing torch and transformers takes seconds: say so first
+        print("[audit] starting (loading torch and transformers) …", file=sys.stderr, flush=True)
+    from audit.config import AuditConfig
+    from audit.progress import Progress
+    from audit.runner import run
+
+    spec = _run_spec(args)
     if args.dry_run:
-        return _dry_run(model, args, kwargs)
+        return _dry_run(spec)
     from audit import distributed, outdir
 
-    model_dir = Path(model).expanduser()
+    cfg = spec.config if isinstance(spec.config, AuditConfig) else None
+    out = Path(args.out or (cfg.out if cfg else None) or "audit-out")
+    baseline_path = spec.baseline.path if spec.baseline is not None else None
+    model_dir = Path(spec.model).expanduser()
     inputs = [*(cfg.files if cfg else ()), *([model_dir] if model_dir.is_dir() else [])]
-    outdir.check(out, inputs=inputs, allowed_input=Path(baseline_path) if baseline_path else None)
+    outdir.check(out, inputs=inputs, allowed_input=baseline_path)
     extras = _extra_outputs(out, {"--junit": args.junit, "--summary": args.summary}, inputs=[baseline_path, *inputs])
     main_process = distributed.is_main_process()  # under accelerate launch, only the main process writes
     bar = Progress(total=2.0, enabled=not args.quiet and main_process)  # loading and writing; the runner adds the probes
     with (outdir.owned(out) if main_process else contextlib.nullcontext(out)) as stage, bar:
-        result = run_audit(
-            model, offline=True if args.offline else None, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-            trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=bar,
-            device_map=args.device_map, allow_missing_weights=args.allow_missing_weights, max_length=args.max_length,
-            revision=args.revision, **kwargs,
-        )
-        if cfg is not None:
-            cfg.check_gates(result)
-        if baseline is not None:
-            from audit.ci import with_baseline
-
-            result = with_baseline(result, baseline, tolerance, str(baseline_path))
-        allow = _allow_inconclusive(args, cfg)
+        result = run(spec, progress=bar)
+        allow = spec.allow_inconclusive
         if not main_process:
             return _exit_code(result, allow)
         bar.stage(f"writing results.json and the report to {out}")
@@ -277,27 +279,26 @@ def _extra_outputs(out: Path, paths: dict[str, str | None], inputs: list[Any]) -
     return checked
 
 
-def _dry_run(model: str, args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+def _dry_run(spec: RunSpec) -> int:
     from audit import dryrun
     from audit.models import load
     from audit.runner import build_probes
 
-    m = load(model, task=kwargs.get("task"), device=kwargs.get("device") or "auto", dtype=kwargs.get("dtype") or "auto",
-             batch_size=kwargs.get("batch_size"), use_cache=False, offline=True if args.offline else None,
-             trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle, progress=False,
-             allow_missing_weights=args.allow_missing_weights, max_length=args.max_length, revision=args.revision)
-    probes, skipped = build_probes(m, suites=kwargs.get("suites"), probes=kwargs.get("probes"),
-                                   probe_params=kwargs.get("probe_params"), thresholds=kwargs.get("thresholds"),
-                                   seed=kwargs.get("seed") or 0, max_cases=kwargs.get("max_cases"))
+    spec.read_baseline()  # the inputs are checked as a run would check them
+    m = load(spec.model, task=spec.task, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, use_cache=False,
+             offline=spec.offline, trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle, progress=False,
+             allow_missing_weights=spec.allow_missing_weights, max_length=spec.max_length, revision=spec.revision)
+    probes, skipped = build_probes(m, suites=spec.suites, probes=spec.probes, probe_params=spec.probe_params,
+                                   thresholds=spec.thresholds, seed=spec.seed, max_cases=spec.max_cases)
     from audit.budget import token_budget
 
-    budget = token_budget(kwargs.get("max_tokens"), kwargs.get("max_cases"))
+    budget = token_budget(spec.max_tokens, spec.max_cases)
     rows, rate = dryrun.plan(m, probes, budget)
     print(dryrun.render(m, rows, rate, [s.probe for s in skipped], budget))
     from audit.gates import max_cases_warnings
 
     gated = {p.name: list(p.default_thresholds if p.thresholds is None else p.thresholds) for p in probes}
-    for line in max_cases_warnings(kwargs.get("max_cases"), gated, {p.name: p.metric_specs for p in probes}):
+    for line in max_cases_warnings(spec.max_cases, gated, {p.name: p.metric_specs for p in probes}):
         print(f"audit: warning: {line}", file=sys.stderr)
     return EXIT_OK
 

@@ -14,6 +14,7 @@ import re
 import stat
 import sys
 import typing
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.results import AuditResult, Metric
+    from audit.run_spec import RunSpec
 
 Path_ = tuple[Any, ...]
 """Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
@@ -84,16 +86,18 @@ class ExplainSettings:
     max_cases: int = DEFAULT_MAX_EXPLANATIONS
 
 
-@dataclass(frozen=True)
-class BaselineSettings:
+class BaselineSettings(BaseModel):
+    """An earlier run's results.json to gate regressions against (audit.ci.with_baseline); a RunSpec's too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
     path: Path
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: Annotated[float, Field(ge=0, allow_inf_nan=False)] = DEFAULT_TOLERANCE
     """Largest allowed change of a metric in its bad direction, in the metric's own units."""
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """A validated audit config. ``run_kwargs()`` gives the arguments of ``audit.runner.run_audit``."""
+    """A validated audit config; ``run_spec()`` is the run it asks for."""
 
     model: str = "default"
     task: str | None = None
@@ -148,24 +152,38 @@ class AuditConfig:
             "allow_inconclusive": self.allow_inconclusive,
         }
 
+    def run_spec(self) -> RunSpec:
+        """The run this config asks for (``audit.runner.run(spec)``)."""
+        from audit.run_spec import RunSpec
+
+        return RunSpec(
+            model=self.model,
+            task=self.task,
+            suites=self.suites or None,
+            probes=tuple(self.probes) or None,
+            probe_params={name: dict(params) for name, params in self.probes.items() if params},
+            thresholds=self.thresholds,
+            seed=self.seed,
+            max_cases=self.max_cases,
+            device=self.device,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            explain=self.explain.method or False,
+            max_explanations=self.explain.max_cases,
+            baseline=self.baseline,
+            allow_inconclusive=self.allow_inconclusive,
+            config=self,
+        )
+
     def run_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``audit.runner.run_audit`` (``model`` included)."""
-        return {
-            "model": self.model,
-            "task": self.task,
-            "suites": list(self.suites) or None,
-            "probes": list(self.probes) or None,
-            "probe_params": {name: dict(params) for name, params in self.probes.items() if params},
-            "thresholds": self.thresholds,
-            "seed": self.seed,
-            "max_cases": self.max_cases,
-            "device": self.device,
-            "dtype": self.dtype,
-            "batch_size": self.batch_size,
-            "explain": self.explain.method or False,
-            "max_explanations": self.explain.max_cases,
-            "config": self.to_dict(),
-        }
+        """Deprecated (one release): keyword arguments for the deprecated ``audit.runner.run_audit``."""
+        warnings.warn("AuditConfig.run_kwargs() is deprecated; use audit.runner.run(config.run_spec())",
+                      DeprecationWarning, stacklevel=2)
+        spec = self.run_spec()
+        names = ("model", "task", "probe_params", "thresholds", "seed", "max_cases", "device", "dtype", "batch_size",
+                 "explain", "max_explanations")
+        return {**{n: getattr(spec, n) for n in names}, "suites": list(self.suites) or None,
+                "probes": list(self.probes) or None, "config": self.to_dict()}
 
     def max_cases_warnings(self) -> list[str]:
         """Gates that this config's max_cases leaves too few cases to pass (see audit.gates.cases_to_pass)."""
@@ -805,7 +823,8 @@ def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
         batch_size=parsed.batch_size,
         out=None if parsed.out is None else _relative(doc, ("out",), parsed.out),
         explain=ExplainSettings(parsed.explain.method, parsed.explain.max_cases),
-        baseline=None if baseline is None else BaselineSettings(_relative(doc, ("baseline", "path"), baseline.path), baseline.tolerance),
+        baseline=None if baseline is None else BaselineSettings(path=_relative(doc, ("baseline", "path"), baseline.path),
+                                                                    tolerance=baseline.tolerance),
         model_card=_model_card(doc, parsed),
         allow_inconclusive=parsed.allow_inconclusive,
         files=tuple(files),

@@ -74,7 +74,8 @@ def audit_run(audited_model: Any, pytestconfig: pytest.Config) -> Callable[..., 
     """``audit_run(probe_name, **params)``: run one probe on the audited model (no explanations) and
     return the AuditResult; repeated calls with the same arguments reuse the first run. A probe the
     model cannot serve skips the test with the reason."""
-    from audit.runner import run_audit
+    from audit.run_spec import RunSpec
+    from audit.runner import run as run_spec
     from probes.base import get_probe
 
     done: dict[str, AuditResult] = {}
@@ -86,13 +87,14 @@ def audit_run(audited_model: Any, pytestconfig: pytest.Config) -> Callable[..., 
             cls = get_probe(probe_name)
             try:
                 supported = cls(**params).supports(audited_model)
-            except TypeError:  # an unknown parameter: run_audit names it
+            except TypeError:  # an unknown parameter: the runner names it
                 supported = True
             if not supported:
                 pytest.skip(f"{probe_name} needs {', '.join(sorted(cls.requires)) or 'another head'}, "
                             f"which a {audited_model.task} model does not offer")
-            done[key] = run_audit(audited_model, probes=[probe_name], probe_params={probe_name: params} if params else None,
-                                  max_cases=max_cases, explain=False, progress=False)
+            spec = RunSpec.create(model=audited_model, probes=[probe_name], max_cases=max_cases, explain=False,
+                                  probe_params={probe_name: params} if params else None)
+            done[key] = run_spec(spec, progress=False)
         return done[key]
 
     return run

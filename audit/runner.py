@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +24,7 @@ from audit.gates import Threshold
 from audit.models import AuditedModel, adapt, load
 from audit.progress import Progress
 from audit.results import AuditResult, Case, ProbeResult
+from audit.run_spec import RunSpec
 from probes.base import Probe, resolve
 
 PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum", "datasets", "numpy", "scipy",
@@ -118,52 +120,21 @@ def build_probes(
     return chosen, skipped
 
 
-def run_audit(
-    model: Any = "default",
-    *,
-    tokenizer: Any = None,
-    task: str | None = None,
-    suites: Sequence[str] | None = None,
-    probes: Sequence[str] | None = None,
-    probe_params: Mapping[str, Mapping[str, Any]] | None = None,
-    thresholds: Mapping[str, list[Threshold]] | None = None,
-    seed: int = 0,
-    max_cases: int | None = None,
-    max_tokens: int | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_size: int | None = None,
-    cache_dir: str | None = None,
-    use_cache: bool = True,
-    offline: bool | None = None,
-    trust_remote_code: bool = False,
-    allow_pickle: bool = False,
-    allow_missing_weights: bool = False,
-    max_length: int | None = None,
-    revision: str | None = None,
-    device_map: str | None = None,
-    explain: bool | str = True,
-    max_explanations: int = 16,
-    progress: bool | Progress = True,
-    config: Mapping[str, Any] | None = None,
-) -> AuditResult:
-    """Run the selected probes (every probe when none is named) and return the results.
+def run(spec: RunSpec, *, progress: bool | Progress = True) -> AuditResult:
+    """Run the audit ``spec`` describes and return the results, gated as it asks (thresholds, baseline).
 
-    ``model`` is a spec (folder, hub id, 'default'), a loaded adapter, or a model in memory: a transformers
-    Pipeline, a PreTrainedModel with ``tokenizer``, or a SentenceTransformer.
-    ``explain`` is True (Integrated Gradients), a method name, or False. ``progress`` is True (one overall
-    bar on stderr, closed on return), False, or a caller's ``Progress`` that stays open for its own stages
-    (the CLI's report writing). ``max_tokens`` caps the tokens each probe pushes through the model (default:
-    ``max_cases`` × ``audit.budget.TOKENS_PER_CASE`` when a case cap is given, else no cap); a probe over it is
-    cut down until it fits, and its result says what was cut.
+    ``progress`` is True (one overall bar on stderr, closed on return), False, or a caller's ``Progress``
+    that stays open for its own stages (the CLI's report writing).
     """
-    budget = token_budget(max_tokens, max_cases)
+    model, explain, seed, max_explanations = spec.model, spec.explain, spec.seed, spec.max_explanations
+    budget = token_budget(spec.max_tokens, spec.max_cases)
     if explain is not True and explain is not False:
         from audit.errors import unknown_name
         from audit.explain.names import METHODS
 
         if str(explain) not in METHODS:
             raise unknown_name("explanation method", str(explain), METHODS)
+    baseline = spec.read_baseline()
     t0 = time.perf_counter()
     seed_everything(seed)
     bar = progress if isinstance(progress, Progress) else Progress(
@@ -173,17 +144,19 @@ def run_audit(
             m = model
         elif isinstance(model, (str, Path)):
             bar.stage(f"loading {model}")
-            m = load(str(model), task=task, device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir,
-                     use_cache=use_cache, offline=offline, trust_remote_code=trust_remote_code,
-                     allow_pickle=allow_pickle, allow_missing_weights=allow_missing_weights, max_length=max_length,
-                     revision=revision, device_map=device_map, progress=False)
+            m = load(str(model), task=spec.task, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size,
+                     cache_dir=spec.cache_dir, use_cache=spec.use_cache, offline=spec.offline,
+                     trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle,
+                     allow_missing_weights=spec.allow_missing_weights, max_length=spec.max_length,
+                     revision=spec.revision, device_map=spec.device_map, progress=False)
         else:
             bar.stage("adapting the model in memory")
-            m = adapt(model, tokenizer=tokenizer, task=task, device=device, dtype=dtype, batch_size=batch_size,
-                      cache_dir=cache_dir, use_cache=use_cache, max_length=max_length, progress=False)
+            m = adapt(model, tokenizer=spec.tokenizer, task=spec.task, device=spec.device, dtype=spec.dtype,
+                      batch_size=spec.batch_size, cache_dir=spec.cache_dir, use_cache=spec.use_cache,
+                      max_length=spec.max_length, progress=False)
         t_load = time.perf_counter()
-        chosen, results = build_probes(m, suites=suites, probes=probes, probe_params=probe_params,
-                                       thresholds=thresholds, seed=seed, max_cases=max_cases)
+        chosen, results = build_probes(m, suites=spec.suites, probes=spec.probes, probe_params=spec.probe_params,
+                                       thresholds=spec.thresholds, seed=seed, max_cases=spec.max_cases)
         timings: dict[str, float] = {"load": round(t_load - t0, 3)}
         to_explain = float(max_explanations) if explain else 0.0  # progress units: one per case at most
         bar.add(len(chosen) + to_explain)
@@ -222,15 +195,24 @@ def run_audit(
         bar.close()
     t_end = time.perf_counter()
     timings.update({"explain": round(t_end - t_probes, 3), "total": round(t_end - t0, 3)})
-    return AuditResult(
+    result = AuditResult(
         model=m.info,
         probes=tuple(results),
         explanations=tuple(explanations),
         environment=environment(m, seed),
-        config=dict(config or {}),
+        config=spec.recorded_config(),
         timings=timings,
         throughput={**m.engine.stats.as_dict(), "probes_from_cache": ", ".join(cached)},
     )
+    return spec.gate(result, baseline)
+
+
+def run_audit(model: Any = "default", **options: Any) -> AuditResult:
+    """Deprecated (kept for one release): ``run(RunSpec(model=model, **options))``."""
+    warnings.warn("audit.runner.run_audit(model, **options) is deprecated; use audit.run(model, **options) or "
+                  "audit.runner.run(RunSpec(...))", DeprecationWarning, stacklevel=2)
+    progress = options.pop("progress", True)
+    return run(RunSpec.create(model=model, **options), progress=progress)
 
 
 def telling_cases(results: Sequence[ProbeResult], limit: int) -> list[Case]:

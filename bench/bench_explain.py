@@ -105,9 +105,9 @@ def counterfactuals(texts: list[str]) -> list[str]:
 def telling_cases(model, n: int):  # type: ignore[no-untyped-def]
     """The default audit's telling cases (probes run without explanations); synthetic pairs if too few."""
     from audit.results import Case
-    from audit.runner import run_audit
+    import audit
 
-    result = run_audit(model, explain=False, progress=False)
+    result = audit.run(model, explain=False, progress=False)
     cases = [c for p in result.probes for c in p.cases][:n]
     source = f"{len(cases)} from the default audit ({', '.join(sorted({p.probe for p in result.probes if p.cases}))})"
     extra = sentences(2 * n)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+import audit
 from audit.budget import NOT_RUN, TOKENS_PER_CASE, BudgetExceeded, token_budget
 from audit.cache import OutputCache
 from audit.engine import EngineStats
 from audit.errors import AuditError
-from audit.runner import run_audit
 from probes.base import registry
 
 BUDGET = 25_000
@@ -57,7 +57,7 @@ def test_every_probe_stays_under_the_token_budget(adapters, kind, monkeypatch): 
         model.engine.stats = EngineStats()
         with monkeypatch.context() as mp:
             seen = fed_tokens(model, mp)
-            result = run_audit(model, probes=[name], max_tokens=BUDGET, explain=False, progress=False)
+            result = audit.run(model, probes=[name], max_tokens=BUDGET, explain=False, progress=False)
         tokens = result.throughput["tokens"]
         assert tokens == seen[0], name  # the engine's count is what was fed
         assert tokens <= BUDGET, f"{name} on {kind}: {tokens} tokens"
@@ -74,7 +74,7 @@ def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, 
     from audit import testing
 
     path = testing.build("bert-mlm", tmp_path / "mlm512", max_length=512)
-    result = run_audit(str(path), probes=["long_input.lm"], max_cases=30, explain=False, progress=False, use_cache=False)
+    result = audit.run(str(path), probes=["long_input.lm"], max_cases=30, explain=False, progress=False, use_cache=False)
     (p,) = result.probes
     assert p.status == "ok"
     assert 0 < result.throughput["tokens"] <= 30 * TOKENS_PER_CASE
@@ -86,7 +86,7 @@ def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, 
 def test_a_probe_that_cannot_fit_is_not_run_and_says_why(tiny):  # type: ignore[no-untyped-def]
     model = tiny("bert-mlm")
     model.engine.cache = OutputCache(None)
-    result = run_audit(model, probes=["bias.crows_pairs"], max_tokens=5, explain=False, progress=False)
+    result = audit.run(model, probes=["bias.crows_pairs"], max_tokens=5, explain=False, progress=False)
     (p,) = result.probes
     assert p.status == "skipped" and p.headline.startswith(NOT_RUN) and "raise --max-tokens" in p.headline
     assert result.throughput["tokens"] <= 5

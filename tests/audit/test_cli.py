@@ -6,10 +6,10 @@ import sys
 import jsonschema
 import pytest
 
+import audit
 from audit.cli import main
 from audit.gates import Threshold
 from audit.results import SCHEMA_PATH, AuditResult
-from audit.runner import run_audit
 
 
 def _run(argv, capsys):
@@ -64,12 +64,12 @@ def test_user_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, arg
 
 def test_gate_failure_exits_1_and_pass_exits_0(tiny_path, tmp_path):
     model = str(tiny_path("bert-classifier"))
-    strict = run_audit(model, probes=["robustness.perturbation"], explain=False, use_cache=False, progress=False,
+    strict = audit.run(model, probes=["robustness.perturbation"], explain=False, use_cache=False, progress=False,
                        thresholds={"robustness.perturbation": [Threshold("flip_rate", 0.0, mode="point", min_n=1)]},
                        probe_params={"robustness.perturbation": {"perturbations": ["typo"]}})
     flips = strict.probe("robustness.perturbation").metric("flip_rate", "typo").value
     assert strict.passed is (flips == 0.0)
-    lenient = run_audit(model, probes=["robustness.perturbation"], explain=False, use_cache=False, progress=False,
+    lenient = audit.run(model, probes=["robustness.perturbation"], explain=False, use_cache=False, progress=False,
                         thresholds={"robustness.perturbation": [Threshold("flip_rate", 1.0, min_n=1)]})
     assert lenient.passed
 

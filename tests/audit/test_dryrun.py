@@ -1,8 +1,9 @@
 """--dry-run counts what a run computes, writes nothing, and takes a fraction of the time."""
+import audit
 from audit import dryrun
 from audit.cli import main
 from audit.models import load
-from audit.runner import build_probes, run_audit
+from audit.runner import build_probes
 
 
 def test_counts_equal_a_real_run_for_probes_whose_inputs_do_not_depend_on_answers(tiny_path):
@@ -12,7 +13,7 @@ def test_counts_equal_a_real_run_for_probes_whose_inputs_do_not_depend_on_answer
     model = load(path, progress=False, use_cache=False)
     probes, _ = build_probes(model, suites=None, probes=names, probe_params=params, thresholds=None, seed=0, max_cases=None)
     rows, rate = dryrun.plan(model, probes)
-    real = run_audit(path, probes=names, probe_params=params, explain=False, use_cache=False, progress=False)
+    real = audit.run(path, probes=names, probe_params=params, explain=False, use_cache=False, progress=False)
     assert sum(r.sequences for r in rows) == real.throughput["sequences"]
     assert sum(r.tokens for r in rows) == real.throughput["tokens"]
     assert rate > 0 and all(r.seconds >= 0 for r in rows)
@@ -36,7 +37,7 @@ def test_dry_run_under_a_budget_counts_what_the_budgeted_run_computes(tiny_path,
     model = load(path, progress=False, use_cache=False)
     probes, _ = build_probes(model, suites=None, probes=names, probe_params=None, thresholds=None, seed=0, max_cases=None)
     rows, rate = dryrun.plan(model, probes, budget=20_000)
-    real = run_audit(path, probes=names, max_tokens=20_000, explain=False, use_cache=False, progress=False)
+    real = audit.run(path, probes=names, max_tokens=20_000, explain=False, use_cache=False, progress=False)
     assert sum(r.tokens for r in rows) == real.throughput["tokens"] <= 2 * 20_000
     lm = real.probe("long_input.lm")  # cut down, or not run at all: either way both runs agree on what it cost
     assert any("cut to fit the budget" in w for w in lm.warnings) or lm.headline.startswith("Not run:")

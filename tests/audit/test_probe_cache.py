@@ -2,14 +2,14 @@
 what a result depends on (parameters, a data file's contents, the budget) recomputes it."""
 from __future__ import annotations
 
+import audit
 from audit import probe_cache
-from audit.runner import run_audit
 
 PROBES = ["bias.crows_pairs", "multilingual.tokenizer"]
 
 
 def _run(path, cache, **kw):  # type: ignore[no-untyped-def]
-    return run_audit(str(path), probes=kw.pop("probes", PROBES), explain=False, progress=False, cache_dir=str(cache), **kw)
+    return audit.run(str(path), probes=kw.pop("probes", PROBES), explain=False, progress=False, cache_dir=str(cache), **kw)
 
 
 def _metrics(result):  # type: ignore[no-untyped-def]
@@ -23,7 +23,7 @@ def test_rerun_comes_from_the_cache_and_equals_a_fresh_run(tiny_path, tmp_path):
     again = _run(path, tmp_path / "c")
     assert again.throughput["probes_from_cache"] == ", ".join(sorted(PROBES, key=lambda n: PROBES.index(n)))
     assert again.throughput["tokens"] == 0 and again.throughput["forward_calls"] == 0
-    fresh = run_audit(str(path), probes=PROBES, explain=False, progress=False, use_cache=False)  # oracle: no cache at all
+    fresh = audit.run(str(path), probes=PROBES, explain=False, progress=False, use_cache=False)  # oracle: no cache at all
     assert _metrics(again) == _metrics(cold) == _metrics(fresh)
     assert [p.headline for p in again.probes] == [p.headline for p in fresh.probes]
     assert [p.params for p in again.probes] == [p.params for p in fresh.probes]
@@ -57,7 +57,7 @@ def test_tokenizer_measurements_are_shared_by_models_with_the_same_tokenizer(tin
     first = _run(tiny_path("bert-mlm"), tmp_path / "c", probes=one)
     shared = _run(tiny_path("bert-classifier"), tmp_path / "c", probes=one)
     assert shared.throughput["probes_from_cache"] == "multilingual.tokenizer"
-    fresh = run_audit(str(tiny_path("bert-classifier")), probes=one, explain=False, progress=False, use_cache=False)
+    fresh = audit.run(str(tiny_path("bert-classifier")), probes=one, explain=False, progress=False, use_cache=False)
     assert _metrics(shared) == _metrics(fresh) == _metrics(first)
     other = _run(tiny_path("gpt2"), tmp_path / "c", probes=one)
     assert other.throughput["probes_from_cache"] == ""

@@ -167,12 +167,12 @@ def test_limit_user_and_sentence_transformers_values(tmp_path, tiny_path):
 def test_short_position_table_with_a_512_tokenizer_audited_by_every_suite(tmp_path, kind):
     """A distilled model saved with its teacher's tokenizer: every suite that applies runs without an internal
     error and the results say 64, from the position table."""
-    from audit.runner import run_audit
+    import audit
     from probes.heads import tiny as heads_tiny
 
     build = heads_tiny.build if kind in heads_tiny.KINDS else testing.build
     folder = _long_tokenizer(build(kind, tmp_path / kind, max_length=64))
-    result = run_audit(str(folder), max_cases=4, use_cache=False, progress=False, explain=True, max_explanations=2)
+    result = audit.run(str(folder), max_cases=4, use_cache=False, progress=False, explain=True, max_explanations=2)
     ran = [p for p in result.probes if p.status != "skipped"]
     assert ran and all(p.status == "ok" for p in ran), [(p.probe, p.headline) for p in ran if p.status != "ok"]
     assert "long-input" in {p.suite for p in ran}
@@ -286,14 +286,14 @@ def _drop_tensors(folder: Path, prefix: str) -> list[str]:
 
 
 def test_missing_tensors_refused_unless_allowed_then_said_at_the_top(tmp_path, tiny_path):
-    from audit.runner import run_audit
+    import audit
 
     folder = _copy(tiny_path("bert-classifier"), tmp_path / "m")
     dropped = _drop_tensors(folder, "classifier.")
     assert dropped == ["classifier.bias", "classifier.weight"]
     msg = _err(str(folder))
     assert "missing: classifier.bias, classifier.weight" in msg and "--allow-missing-weights" in msg
-    result = run_audit(str(folder), allow_missing_weights=True, probes=["robustness.perturbation"], max_cases=4,
+    result = audit.run(str(folder), allow_missing_weights=True, probes=["robustness.perturbation"], max_cases=4,
                        use_cache=False, progress=False, explain=False)
     assert result.model.missing_weights == ("classifier.bias", "classifier.weight")
     assert result.model.warnings and "randomly initialised" in result.model.warnings[0]

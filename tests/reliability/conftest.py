@@ -81,8 +81,8 @@ def models(tiny_path: Callable[[str], Path], tmp_path_factory: pytest.TempPathFa
 @pytest.fixture(scope="session")
 def real_results(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results.json written by a real (small) audit of the tiny classifier."""
-    from audit.runner import run_audit
+    import audit
 
-    result = run_audit(str(models["classifier"]), probes=["robustness.perturbation"], explain=False, use_cache=False,
+    result = audit.run(str(models["classifier"]), probes=["robustness.perturbation"], explain=False, use_cache=False,
                        progress=False)
     return result.save(tmp_path_factory.mktemp("real-results") / "results.json")

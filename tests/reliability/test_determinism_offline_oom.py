@@ -129,12 +129,12 @@ def _adapter(models: dict[str, Path], limit: int | None) -> Any:
 
 
 def test_out_of_memory_mid_run_backs_off_and_gives_the_same_result(models: dict[str, Path]) -> None:
-    from audit.runner import run_audit
+    import audit
 
     kwargs = dict(probes=["robustness.perturbation"], explain=False, progress=False)
-    reference = run_audit(_adapter(models, None), **kwargs)
+    reference = audit.run(_adapter(models, None), **kwargs)
     small = _adapter(models, limit=96)
-    result = run_audit(small, **kwargs)
+    result = audit.run(small, **kwargs)
     assert result.throughput["oom_backoffs"] >= 1
     assert any(r * w > 96 for r, w in small.model.shapes), "no batch ever ran out of memory"
     assert all(r * w <= 96 for r, w in small.model.shapes[-3:])

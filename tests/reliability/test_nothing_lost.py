@@ -139,8 +139,8 @@ def test_a_locked_folder_is_refused_before_the_run(models: dict[str, Path], tmp_
     import audit.runner
 
     calls: list[str] = []
-    real = audit.runner.run_audit
-    monkeypatch.setattr(audit.runner, "run_audit", lambda *a, **k: calls.append("run") or real(*a, **k))
+    real = audit.runner.run
+    monkeypatch.setattr(audit.runner, "run", lambda *a, **k: calls.append("run") or real(*a, **k))
     out = tmp_path / "out"
     with _held_lock(out):
         refused = _run(cli, models["classifier"], out)

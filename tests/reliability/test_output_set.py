@@ -102,7 +102,7 @@ def test_too_little_free_space_is_refused_before_the_run(models: dict[str, Path]
     import audit.runner
 
     calls: list[str] = []
-    monkeypatch.setattr(audit.runner, "run_audit", lambda *a, **k: calls.append("run"))
+    monkeypatch.setattr(audit.runner, "run", lambda *a, **k: calls.append("run"))
     monkeypatch.setattr(audit.outdir.shutil, "disk_usage", lambda p: types.SimpleNamespace(free=1 << 20))
     r = _run(cli, models["classifier"], tmp_path / "out")
     assert r.code == 2 and "only 1.0 MiB free" in r.stderr and calls == [] and not (tmp_path / "out").exists()
@@ -114,7 +114,7 @@ def test_extra_outputs_are_checked_before_the_model_runs(flag: str, models: dict
     import audit.runner
 
     calls: list[str] = []
-    monkeypatch.setattr(audit.runner, "run_audit", lambda *a, **k: calls.append("run"))
+    monkeypatch.setattr(audit.runner, "run", lambda *a, **k: calls.append("run"))
     (tmp_path / "taken").write_text("a file\n")
     r = _run(cli, models["classifier"], tmp_path / "out", flag, str(tmp_path / "taken" / "x.xml"))
     assert r.code == 2 and calls == [] and flag in r.stderr

@@ -11,9 +11,9 @@ from audit.results import AuditResult
 
 @pytest.fixture(scope="module")
 def real(tiny, tmp_path_factory: pytest.TempPathFactory) -> AuditResult:
-    from audit.runner import run_audit
+    import audit
 
-    result = run_audit(tiny("bert-classifier"), probes=["robustness.perturbation"], explain=True, max_explanations=2, max_cases=8,
+    result = audit.run(tiny("bert-classifier"), probes=["robustness.perturbation"], explain=True, max_explanations=2, max_cases=8,
                        progress=False, config={"intended_use": "tests"})
     path = tmp_path_factory.mktemp("real") / "results.json"
     result.save(path)

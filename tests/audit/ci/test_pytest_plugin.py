@@ -77,9 +77,9 @@ def test_the_plugin_in_a_real_session(pytester, tiny_path, monkeypatch, tmp_path
     out = result.stdout.str()
 
     # the failing gate's message is the gate's own reason, computed here independently through the runner
-    from audit.runner import run_audit
+    import audit
 
-    direct = run_audit(str(model), probes=[P], explain=False, progress=False, use_cache=False)
+    direct = audit.run(str(model), probes=[P], explain=False, progress=False, use_cache=False)
     flip = direct.probe(P).metric("flip_rate", "typo")
     reason = (f"flip_rate[typo] ≤ 0: value {flip.value:.4g} [{flip.ci[0]:.4g}, {flip.ci[1]:.4g}], fails when any part of "
               "the confidence interval is past the threshold → fail")

@@ -231,9 +231,9 @@ def test_regating_reproduces_the_run_without_loading_a_model(tiny_path, tmp_path
     import sys
 
     from audit.ci import regate
-    from audit.runner import run_audit
+    import audit
 
-    result = run_audit(str(tiny_path("bert-classifier")), probes=[P, "bias.counterfactual"], explain=False, use_cache=False,
+    result = audit.run(str(tiny_path("bert-classifier")), probes=[P, "bias.counterfactual"], explain=False, use_cache=False,
                        progress=False, probe_params={"bias.counterfactual": {"axes": ["gender"]}}, max_cases=40)
     path = result.save(tmp_path / "results.json")
     again = regate(AuditResult.load(path))

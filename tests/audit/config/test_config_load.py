@@ -1,7 +1,6 @@
-"""Reading configs: fields, include: merging, relative paths, run_kwargs, init and validate."""
+"""Reading configs: fields, include: merging, relative paths, the run spec, init and validate."""
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
@@ -61,27 +60,26 @@ def test_every_field_is_read(write):
 def test_defaults_of_an_empty_config(write):
     cfg = load_config(write("audit.yaml", "# nothing\n"))
     assert cfg == AuditConfig(files=(Path("audit.yaml"),))
-    kwargs = cfg.run_kwargs()
-    assert (kwargs["model"], kwargs["suites"], kwargs["probes"], kwargs["probe_params"], kwargs["explain"]) == (
-        "default", None, None, {}, "ig")
+    spec = cfg.run_spec()
+    assert (spec.model, spec.suites, spec.probes, spec.probe_params, spec.explain, spec.baseline) == (
+        "default", None, None, {}, "ig", None)
 
 
 def test_a_hub_id_is_not_mistaken_for_a_path(write):
     assert load_config(write("audit.yaml", "model: org/some-model\n")).model == "org/some-model"
 
 
-def test_run_kwargs_match_run_audit(write):
-    from audit.runner import run_audit
-
-    cfg = load_config(write("audit.yaml", FULL.replace("./models/tiny", "default")))
-    kwargs = cfg.run_kwargs()
-    accepted = inspect.signature(run_audit).parameters
-    assert set(kwargs) <= set(accepted), set(kwargs) - set(accepted)
-    assert kwargs["probes"] == ["robustness.perturbation"]
-    assert kwargs["probe_params"] == {"robustness.perturbation": {"perturbations": ["typo", "lowercase"]}}
-    assert kwargs["thresholds"] == cfg.thresholds
-    assert (kwargs["explain"], kwargs["max_explanations"]) == ("saliency", 4)
-    recorded = kwargs["config"]
+def test_the_run_spec_carries_every_setting(write):
+    cfg = load_config(write("audit.yaml", FULL.replace("./models/tiny", "default") + "allow_inconclusive: true\n"))
+    spec = cfg.run_spec()
+    assert spec.probes == ("robustness.perturbation",) and spec.suites == ("robustness",)
+    assert spec.probe_params == {"robustness.perturbation": {"perturbations": ["typo", "lowercase"]}}
+    assert spec.thresholds == cfg.thresholds
+    assert (spec.seed, spec.max_cases, spec.device, spec.dtype, spec.batch_size) == (7, 30, "cpu", "fp32", 16)
+    assert (spec.explain, spec.max_explanations) == ("saliency", 4)
+    assert (spec.baseline.path, spec.baseline.tolerance) == (Path("old/results.json"), 0.05)
+    assert spec.allow_inconclusive is True and spec.config is cfg
+    recorded = spec.recorded_config()
     assert recorded["thresholds"]["robustness.perturbation"][0] == {"metric": "flip_rate", "max": 0.25, "mode": "ci_all",
                                                                     "group": "typo", "min_n": 20}
     assert recorded["model_card"]["intended_use"] == "Sorting support tickets."
@@ -90,12 +88,24 @@ def test_run_kwargs_match_run_audit(write):
     json.dumps(recorded)  # plain data, recordable in results.json
 
 
+def test_run_kwargs_still_work_for_one_release_with_a_warning(write):
+    from audit.run_spec import RunSpec
+
+    cfg = load_config(write("audit.yaml", FULL.replace("./models/tiny", "default")))
+    with pytest.warns(DeprecationWarning, match="run_spec"):
+        kwargs = cfg.run_kwargs()
+    assert RunSpec.create(**kwargs).recorded_config() == cfg.to_dict()  # what run_audit(**kwargs) now builds
+    spec = cfg.run_spec()
+    assert kwargs["probes"] == list(spec.probes) and kwargs["thresholds"] == spec.thresholds
+    assert (kwargs["explain"], kwargs["max_explanations"], kwargs["config"]) == ("saliency", 4, cfg.to_dict())
+
+
 @pytest.mark.parametrize("text, method", [("explain: false", None), ("explain: true", "ig"), ("explain: occlusion", "occlusion"),
                                           ("explain: {max_cases: 2}", "ig")])
 def test_explain_forms(write, text, method):
     cfg = load_config(write("audit.yaml", text + "\n"))
     assert cfg.explain.method == method
-    assert cfg.run_kwargs()["explain"] == (method or False)
+    assert cfg.run_spec().explain == (method or False)
 
 
 def test_short_forms(write):

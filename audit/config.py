@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from audit.errors import AuditError, did_you_mean
-from audit.gates import DEFAULT_MODE, MODES, Threshold
+from audit.gates import DEFAULT_MODE, MODES, Mode, Threshold
 from audit.ranges import COUNT_MAX, INT_MAX, SEED_MAX, int_problem
 from audit.stats import MIN_CASES
 
@@ -471,13 +471,13 @@ class _ThresholdDoc(_Section):
     max: Number | None = None
     min: Number | None = None
     value: Number | None = None
-    mode: str = DEFAULT_MODE
+    mode: Mode = DEFAULT_MODE
     group: Any = None
     min_n: Count = MIN_CASES
 
-    @field_validator("mode")
+    @field_validator("mode", mode="before")
     @classmethod
-    def _mode(cls, mode: str) -> str:
+    def _mode(cls, mode: Any) -> Any:
         if mode not in MODES:
             raise _problem(f"unknown mode {mode!r}{did_you_mean(mode, MODES)}; " + "; ".join(f"{k}: {v}" for k, v in MODES.items()))
         return mode

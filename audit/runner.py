@@ -195,7 +195,7 @@ def run(spec: RunSpec, *, progress: bool | Progress = True) -> AuditResult:
         bar.close()
     t_end = time.perf_counter()
     timings.update({"explain": round(t_end - t_probes, 3), "total": round(t_end - t0, 3)})
-    result = AuditResult(
+    audited = AuditResult(
         model=m.info,
         probes=tuple(results),
         explanations=tuple(explanations),
@@ -204,7 +204,7 @@ def run(spec: RunSpec, *, progress: bool | Progress = True) -> AuditResult:
         timings=timings,
         throughput={**m.engine.stats.as_dict(), "probes_from_cache": ", ".join(cached)},
     )
-    return spec.gate(result, baseline)
+    return spec.gate(audited, baseline)
 
 
 def run_audit(model: Any = "default", **options: Any) -> AuditResult:

@@ -175,6 +175,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from audit.runner import run
 
     spec = _run_spec(args)
+    spec.read_baseline()  # inputs first: a bad baseline is refused before the output folder is touched
     if args.dry_run:
         return _dry_run(spec)
     from audit import distributed, outdir
@@ -284,7 +285,6 @@ def _dry_run(spec: RunSpec) -> int:
     from audit.models import load
     from audit.runner import build_probes
 
-    spec.read_baseline()  # the inputs are checked as a run would check them
     m = load(spec.model, task=spec.task, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, use_cache=False,
              offline=spec.offline, trust_remote_code=spec.trust_remote_code, allow_pickle=spec.allow_pickle, progress=False,
              allow_missing_weights=spec.allow_missing_weights, max_length=spec.max_length, revision=spec.revision)

@@ -1,4 +1,5 @@
-"""Declarative audit configs: a YAML file validated into dataclasses.
+"""Declarative audit configs: a YAML file validated (by pydantic models of its sections) into an AuditConfig,
+whose ``run_spec()`` is the run it asks for.
 
 Every error names the file, the line and the key, because a config is usually edited far from where it
 runs (in CI). The YAML is *composed* rather than loaded so that each value keeps its line number; files

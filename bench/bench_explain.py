@@ -104,8 +104,8 @@ def counterfactuals(texts: list[str]) -> list[str]:
 
 def telling_cases(model, n: int):  # type: ignore[no-untyped-def]
     """The default audit's telling cases (probes run without explanations); synthetic pairs if too few."""
-    from audit.results import Case
     import audit
+    from audit.results import Case
 
     result = audit.run(model, explain=False, progress=False)
     cases = [c for p in result.probes for c in p.cases][:n]

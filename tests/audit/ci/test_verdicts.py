@@ -230,8 +230,8 @@ def test_regating_reproduces_the_run_without_loading_a_model(tiny_path, tmp_path
     import subprocess
     import sys
 
-    from audit.ci import regate
     import audit
+    from audit.ci import regate
 
     result = audit.run(str(tiny_path("bert-classifier")), probes=[P, "bias.counterfactual"], explain=False, use_cache=False,
                        progress=False, probe_params={"bias.counterfactual": {"axes": ["gender"]}}, max_cases=40)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold, worst
+from audit.gates import Threshold, badness, badness_interval, direction, worst
+from audit.ranges import DEFAULT_TOLERANCE
 from audit.results import AuditResult, Gate, Metric, ProbeResult
-from audit.stats import MIN_CASES
+from audit.stats import CONFIDENCE, MIN_CASES
 
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _BADGE = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive"}
@@ -139,40 +142,107 @@ def exit_code(result: AuditResult, *, allow_inconclusive: bool = False) -> int:
     return EXIT_OK
 
 
-def _badness(m: Metric) -> float | None:
-    """The metric's value on a scale where larger is worse (None when it has no direction)."""
-    if m.value is None or not math.isfinite(m.value):
+N_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Change:
+    """How much worse a metric got than the baseline's, by the one regression rule (:func:`regression`)."""
+
+    status: str
+    """regressed | improved | unchanged | inconclusive | not comparable | no direction | not measured"""
+    change: float | None
+    """badness(new) − badness(old): positive is worse (see audit.gates.badness)."""
+    ci: tuple[float, float] | None
+    how: str
+    """How the interval was found: paired over the cases, from the two intervals, or point estimates only."""
+
+    @property
+    def verdict(self) -> str:
+        """The gate verdict: fail on a regression, pass when the evidence shows no regression beyond the
+        tolerance, inconclusive otherwise (never a pass for runs that cannot be compared)."""
+        return {"regressed": "fail", "improved": "pass", "unchanged": "pass"}.get(self.status, "inconclusive")
+
+
+def paired_change(old: np.ndarray, new: np.ndarray, ideal: float | None, higher_is_better: bool | None, *,
+                  confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """(change, percentile-bootstrap interval) of badness(mean new) − badness(mean old) over cases matched by
+    id: the same resampled cases enter both means, so what the two runs share (hard cases, easy cases) cancels
+    and only the model's change is left — far narrower than two independent intervals when runs correlate."""
+    point = float(badness(new.mean(), ideal, higher_is_better) - badness(old.mean(), ideal, higher_is_better))
+    rng = np.random.default_rng(seed)
+    draws: list[np.ndarray] = []
+    chunk = max(1, 2_000_000 // max(1, old.size))  # bounded memory for large case sets
+    for done in range(0, n_resamples, chunk):
+        idx = rng.integers(0, old.size, size=(min(chunk, n_resamples - done), old.size))
+        draws.append(badness(new[idx].mean(axis=1), ideal, higher_is_better) - badness(old[idx].mean(axis=1), ideal, higher_is_better))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(np.concatenate(draws), [alpha, 1.0 - alpha])
+    return point, (min(float(low), point), max(float(high), point))
+
+
+def _unpaired_change(old: Metric, new: Metric) -> tuple[float, tuple[float, float] | None]:
+    """Change and interval from the two runs' own intervals, as if independent (MOVER: Zou & Donner 2008):
+    each side of the difference widens by the two matching half-widths in quadrature. None without intervals."""
+    pn, ln, hn = badness_interval(new)
+    po, lo, ho = badness_interval(old)
+    change = pn - po
+    if old.ci is None or new.ci is None or None in old.ci or None in new.ci:
+        return change, None
+    return change, (change - math.hypot(pn - ln, ho - po), change + math.hypot(hn - pn, po - lo))
+
+
+def _per_case_values(cases: dict[str, float] | None, metric: Metric) -> dict[str, float] | None:
+    """The per-case values of a metric when they describe it (their mean is its value), else None."""
+    if not cases or metric.value is None:
         return None
-    if m.ideal is not None:
-        return abs(m.value - m.ideal)
-    if m.higher_is_better is None:
-        return None
-    return -m.value if m.higher_is_better else m.value
+    mean = sum(cases.values()) / len(cases)
+    return cases if abs(mean - metric.value) <= 1e-6 * max(1.0, abs(metric.value)) else None
 
 
-def _direction(m: Metric) -> str:
-    if m.ideal is not None:
-        return f"further from {m.ideal:g}"
-    return "lower" if m.higher_is_better else "higher"
+def regression(old: Metric, new: Metric, tolerance: float = DEFAULT_TOLERANCE, *,
+               old_cases: dict[str, float] | None = None, new_cases: dict[str, float] | None = None) -> Change:
+    """The one regression rule, for `audit run --baseline`, `audit gate --baseline` and `audit compare`.
 
-
-def regression(old: Metric, new: Metric, tolerance: float) -> tuple[str, float | None]:
-    """The one regression rule, for `audit run --baseline` and `audit compare`: (status, change), where change
-    is how much worse ``new`` is than ``old`` by the metric's own notion of good (its distance from the ideal,
-    or its value in the bad direction) and status is regressed (change > tolerance), improved
-    (change < −tolerance), unchanged, "no direction" or "not measured"."""
+    The change is badness(new) − badness(old) (audit.gates.badness: larger is worse). With per-case values in
+    both runs (case id → value, averaging to the metric), its 95% interval is a paired bootstrap over the cases
+    matched by id; cases that differ make the runs "not comparable". Without them, the interval comes from the
+    two metrics' own intervals (unpaired, much wider); without intervals, the point estimates alone decide.
+    regressed: the whole interval is above ``tolerance``; improved: the whole interval is below −tolerance;
+    unchanged: it lies within [−tolerance, tolerance] (or below −tolerance in part); inconclusive otherwise."""
     if (new.ideal, new.higher_is_better) != (old.ideal, old.higher_is_better):
-        return "no direction", None
-    now, then = _badness(new), _badness(old)
-    if now is None or then is None:
-        both = all(m.value is not None and math.isfinite(m.value) for m in (old, new))
-        return ("no direction" if both else "not measured"), None
-    change = now - then
-    if change > tolerance + 1e-12:
-        return "regressed", change
-    if change < -tolerance - 1e-12:
-        return "improved", change
-    return "unchanged", change
+        return Change("not comparable", None, None, "the runs declare another direction for this metric")
+    finite = [m.value is not None and math.isfinite(m.value) for m in (old, new)]
+    if not all(finite):
+        return Change("not measured", None, None, f"no value in {'the baseline' if not finite[0] else 'this run'}")
+    if new.ideal is None and new.higher_is_better is None:
+        return Change("no direction", None, None, "the metric declares no direction")
+    a, b = _per_case_values(old_cases, old), _per_case_values(new_cases, new)
+    if a is not None and b is not None:
+        if a.keys() != b.keys():
+            only_a, only_b = len(a.keys() - b.keys()), len(b.keys() - a.keys())
+            return Change("not comparable", None, None, f"the case sets differ ({only_a} cases only in the baseline, "
+                                                       f"{only_b} only in this run)")
+        ids = sorted(a)
+        change, ci = paired_change(np.array([a[i] for i in ids]), np.array([b[i] for i in ids]), new.ideal,
+                                   new.higher_is_better)
+        how: str = f"paired over {len(ids)} cases"
+        interval: tuple[float, float] | None = ci
+    else:
+        change, interval = _unpaired_change(old, new)
+        how = ("unpaired: no per-case values, interval from the two 95% intervals" if interval is not None
+               else "point estimates only: no per-case values or intervals")
+    low, high = interval if interval is not None else (change, change)
+    eps = 1e-12
+    if low > tolerance + eps:
+        status = "regressed"
+    elif high < -tolerance - eps:
+        status = "improved"
+    elif high <= tolerance + eps:
+        status = "unchanged"
+    else:
+        status = "inconclusive"
+    return Change(status, change, interval, how)
 
 
 _RUN_KEYS = (("task", "task"), ("labels", "labels"), ("max_length", "input length limit"))
@@ -212,11 +282,12 @@ def changed_params(before: ProbeResult, after: ProbeResult) -> list[str]:
                   if k not in _CASE_PARAMS_IGNORED and before.params.get(k) != after.params.get(k))
 
 
-def baseline_gates(result: AuditResult, baseline: AuditResult, tolerance: float, *, min_n: int = MIN_CASES) -> tuple[Gate, ...]:
-    """One gate per metric with a direction present in both runs: fails when the metric regressed (the one
-    rule of :func:`regression`) by more than ``tolerance`` (in the metric's own units), whatever its absolute
-    threshold says. Inconclusive — not a pass — when the runs are not comparable (see :func:`comparability`),
-    the probe ran with other parameters, or a run measured too few cases."""
+def baseline_gates(result: AuditResult, baseline: AuditResult, tolerance: float = DEFAULT_TOLERANCE, *,
+                   min_n: int = MIN_CASES) -> tuple[Gate, ...]:
+    """One gate per metric with a direction present in both runs, by the rule of :func:`regression`: fails when
+    the interval of the change lies wholly beyond ``tolerance`` (in the metric's own units), passes when it lies
+    wholly within, inconclusive otherwise. Inconclusive — not a pass — when the runs are not comparable (see
+    :func:`comparability`), the probe ran with other parameters or on other cases, or a run measured too few."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) or tolerance < 0:
         raise AuditError(f"the baseline tolerance must be a number of at least 0, got {tolerance!r}")
     problems, _ = comparability(baseline, result)
@@ -229,44 +300,50 @@ def baseline_gates(result: AuditResult, baseline: AuditResult, tolerance: float,
     )
 
 
+def metric_change(old_probe: ProbeResult, old: Metric, new_probe: ProbeResult, new: Metric,
+                  tolerance: float = DEFAULT_TOLERANCE) -> Change:
+    """:func:`regression` of one metric of two probe results, with the per-case values each recorded."""
+    return regression(old, new, tolerance, old_cases=old_probe.per_case.get(old.key),
+                      new_cases=new_probe.per_case.get(new.key))
+
+
 def _regression_gate(probe: ProbeResult, m: Metric, old_probe: ProbeResult, old: Metric, tolerance: float, min_n: int,
                      problems: list[str]) -> Gate:
-    what = f"{m.key} must not get {_direction(m)} than the baseline's by more than {tolerance:g}"
+    what = f"{m.key} must not get {direction(m)} than the baseline's by more than {tolerance:g}"
 
-    def gate(status: str, reason: str) -> Gate:
-        return Gate(probe.probe, m.key, tolerance, "point", status, m.value, m.ci, f"{what}: {reason}")  # type: ignore[arg-type]
+    def gate(status: str, reason: str, found: Change | None = None) -> Gate:
+        value, ci = (found.change, found.ci) if found else (None, None)
+        return Gate(probe.probe, m.key, tolerance, "ci", status, value, ci, f"{what}: {reason} → {status}")  # type: ignore[arg-type]
 
     changed = changed_params(old_probe, probe)
     ns = [n for n in (m.n, old.n) if n is not None]
     if problems:
-        return gate("inconclusive", f"the runs are not comparable ({'; '.join(problems)}) → inconclusive")
+        return gate("inconclusive", f"not comparable: {'; '.join(problems)}")
     if changed:
-        return gate("inconclusive", f"the probe ran with other parameters ({', '.join(changed)}), so the runs are not comparable → inconclusive")
-    status, change = regression(old, m, tolerance)
-    if status == "no direction":
-        return gate("inconclusive", "the baseline declared another direction for this metric, so the runs are not comparable → inconclusive")
-    if change is None:
-        return gate("inconclusive", f"no value in {'this run' if _badness(m) is None else 'the baseline'} → inconclusive")
+        return gate("inconclusive", f"not comparable: the probe ran with other parameters ({', '.join(changed)})")
+    found = metric_change(old_probe, old, probe, m, tolerance)
+    if found.status in ("no direction", "not measured", "not comparable"):
+        return gate("inconclusive", ("not comparable: " if found.status == "not comparable" else "") + found.how)
     if ns and min(ns) < min_n:
-        return gate("inconclusive", f"only {min(ns)} cases (need {min_n}) — too few to decide → inconclusive")
-    verdict = "fail" if status == "regressed" else "pass"
-    overlap = ""
-    if m.ci and old.ci and None not in m.ci and None not in old.ci:
-        apart = m.ci[0] > old.ci[1] or old.ci[0] > m.ci[1]
-        overlap = "; the 95% intervals do not overlap" if apart else "; the 95% intervals overlap"
-    words = f"worse by {change:.4g}" if change > 0 else f"better by {-change:.4g}" if change < 0 else "unchanged"
-    return gate(verdict, f"{old.value:.4g} → {m.value:.4g} ({words}){overlap} → {verdict}")
+        return gate("inconclusive", f"only {min(ns)} cases (need {min_n}) — too few to decide", found)
+    assert found.change is not None
+    words = f"worse by {found.change:.4g}" if found.change > 0 else f"better by {-found.change:.4g}" if found.change < 0 else "unchanged"
+    ci = f" [{found.ci[0]:.4g}, {found.ci[1]:.4g}]" if found.ci else ""
+    return gate(found.verdict, f"{old.value:.4g} → {m.value:.4g} ({words}{ci}; {found.how}; {found.status})", found)
 
 
-def with_baseline(result: AuditResult, baseline: AuditResult, tolerance: float, name: str) -> AuditResult:
+def with_baseline(result: AuditResult, baseline: AuditResult, tolerance: float = DEFAULT_TOLERANCE, name: str = "baseline") -> AuditResult:
     """The result with a "baseline" pseudo-probe holding the regression gates (as `audit run --baseline` writes it)."""
     gates = baseline_gates(result, baseline, tolerance)
     problems, notes = comparability(baseline, result)
     if problems:
         headline = f"Not comparable with the baseline {name}: {'; '.join(problems)}. Its gates are inconclusive, not a pass."
     else:
+        paired = sum("; paired over " in g.reason for g in gates)
         headline = (f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tolerance:g} "
-                    f"against {name}" + (f" ({'; '.join(notes)})" if notes else "") + ".")
+                    f"against {name}, {sum(g.status == 'inconclusive' for g in gates)} inconclusive; {paired} compared "
+                    f"paired over their cases, {len(gates) - paired} without per-case values"
+                    + (f" ({'; '.join(notes)})" if notes else "") + ".")
     probe = ProbeResult(probe="baseline", suite="baseline", title="Regression against the baseline run",
                         headline=headline, gates=gates)
     return AuditResult(**{**result.__dict__, "probes": tuple(p for p in result.probes if p.probe != "baseline") + (probe,)})

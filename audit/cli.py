@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditError
-from audit.ranges import positive_arg, seed_arg, tolerance_arg
+from audit.ranges import DEFAULT_TOLERANCE, positive_arg, seed_arg, tolerance_arg
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.run_spec import RunSpec
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="audit at most N tokens per input (the limit in force is the smallest of this and the model's own)")
     run.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id")
     run.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
-    run.add_argument("--tolerance", type=tolerance_arg, default=None, help="allowed regression against --baseline (default 0.02)")
+    run.add_argument("--tolerance", type=tolerance_arg, default=None, help=f"allowed regression against --baseline (default {DEFAULT_TOLERANCE})")
     run.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     run.add_argument("--summary", help="also write a Markdown summary for a CI job page")
     run.add_argument("--allow-inconclusive", action="store_true", default=None,
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("results", help="results.json of an earlier `audit run`")
     gate.add_argument("--config", help="YAML audit config whose thresholds (and baseline) to apply; default: each probe's defaults")
     gate.add_argument("--baseline", help="results.json of an earlier run: fail on regressions beyond --tolerance")
-    gate.add_argument("--tolerance", type=tolerance_arg, default=None, help="allowed regression against --baseline (default 0.02)")
+    gate.add_argument("--tolerance", type=tolerance_arg, default=None, help=f"allowed regression against --baseline (default {DEFAULT_TOLERANCE})")
     gate.add_argument("--allow-inconclusive", action="store_true", default=None, help="inconclusive gates are warnings (exit 0), not exit 4")
     gate.add_argument("--junit", help="also write a JUnit XML file (one test case per gate)")
     gate.add_argument("--summary", help="also write a Markdown summary for a CI job page")
@@ -247,7 +247,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             check_output(path, what=flag, inputs=inputs)
     result = regate(saved, cfg.thresholds if cfg else None)
     if baseline is not None:
-        tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else 0.02)
+        tolerance = args.tolerance if args.tolerance is not None else (cfg.baseline.tolerance if cfg and cfg.baseline else DEFAULT_TOLERANCE)
         result = with_baseline(result, baseline, tolerance, str(baseline_path))
     if cfg is not None:
         cfg.check_gates(result)

@@ -79,20 +79,32 @@ class Threshold:
             raise AuditError(f"threshold for {self.metric!r} must be a finite number, got {self.value!r}")
 
 
-def _interval(metric: Metric) -> tuple[float, float, float]:
-    """(point, low, high) of the quantity that must stay under the threshold ("badness")."""
+def badness(value: float, ideal: float | None, higher_is_better: bool | None) -> float:
+    """A metric's value on the scale where larger is worse: its distance from the ideal, its value, or minus
+    its value. The one definition of direction that gates, baselines and `audit compare` use; works on arrays."""
+    if ideal is not None:
+        return abs(value - ideal)
+    if higher_is_better is None:
+        raise AuditError("a metric declaring neither higher_is_better nor an ideal value has no direction; it cannot be gated")
+    return -value if higher_is_better else value
+
+
+def direction(metric: Metric) -> str:
+    """Which way is worse, in words ("higher", "lower", "further from 50")."""
+    if metric.ideal is not None:
+        return f"further from {metric.ideal:g}"
+    return "lower" if metric.higher_is_better else "higher"
+
+
+def badness_interval(metric: Metric) -> tuple[float, float, float]:
+    """(point, low, high) of the metric's badness (see :func:`badness`)."""
     v = float(metric.value)  # type: ignore[arg-type]
     lo, hi = metric.ci if _has_ci(metric) else (v, v)  # type: ignore[misc]
-    if metric.ideal is not None:
-        dev = abs(v - metric.ideal)
-        dl, dh = abs(lo - metric.ideal), abs(hi - metric.ideal)
-        low = 0.0 if lo <= metric.ideal <= hi else min(dl, dh)
-        return dev, low, max(dl, dh)
-    if metric.higher_is_better is True:
-        return -v, -hi, -lo
-    if metric.higher_is_better is False:
-        return v, lo, hi
-    raise AuditError(f"metric {metric.name!r} declares neither higher_is_better nor an ideal value; it cannot be gated")
+    if metric.ideal is None and metric.higher_is_better is None:
+        raise AuditError(f"metric {metric.name!r} declares neither higher_is_better nor an ideal value; it cannot be gated")
+    ends = sorted((badness(lo, metric.ideal, metric.higher_is_better), badness(hi, metric.ideal, metric.higher_is_better)))
+    low = 0.0 if metric.ideal is not None and lo <= metric.ideal <= hi else ends[0]
+    return badness(v, metric.ideal, metric.higher_is_better), low, ends[1]
 
 
 def _has_ci(metric: Metric) -> bool:
@@ -109,7 +121,7 @@ def cases_needed(metric: Metric, threshold: float) -> int | None:
     interval or case count, or sits exactly on the threshold (no number of cases decides it)."""
     if metric.n is None or metric.n < 1 or not _has_ci(metric) or metric.value is None or not math.isfinite(metric.value):
         return None
-    point, _, _ = _interval(metric)
+    point, _, _ = badness_interval(metric)
     sign = -1.0 if (metric.ideal is None and metric.higher_is_better) else 1.0
     d = abs(point - sign * threshold)
     w = (metric.ci[1] - metric.ci[0]) / 2.0  # type: ignore[index]
@@ -142,7 +154,7 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
     if metric.n is not None and metric.n < threshold.min_n:
         return gate("inconclusive", f"{what}: only {metric.n} cases (need {threshold.min_n}) — too few to decide"
                                     f"{_needs(metric, threshold.value, threshold.min_n)} → inconclusive")
-    point, low, high = _interval(metric)
+    point, low, high = badness_interval(metric)
     mode = threshold.mode
     note = ""
     if mode != "point" and not _has_ci(metric):

@@ -46,6 +46,12 @@ def seed_arg(value: str) -> int:
     return whole_arg(value, 0, SEED_MAX)
 
 
+DEFAULT_TOLERANCE = 0.02
+"""The default regression tolerance of `audit run --baseline`, `audit gate --baseline`, `audit compare` and the
+config's ``baseline.tolerance``: how much worse than the baseline's (in the metric's own unit, on the scale of
+audit.gates.badness) a metric may get. Defined here, where the CLI parser can read it without loading the stats."""
+
+
 def tolerance_arg(value: str) -> float:
     """A finite, non-negative regression allowance (the config's ``baseline.tolerance`` rule)."""
     try:

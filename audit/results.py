@@ -8,14 +8,15 @@ import math
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from audit.errors import AuditError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+"""1.1: probes may record ``per_case`` values of their gated metrics (paired regression gates)."""
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 
 GateStatus = Literal["pass", "fail", "inconclusive"]
@@ -110,6 +111,9 @@ class ProbeResult:
     card: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     status: Literal["ok", "skipped", "error"] = "ok"
+    per_case: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Metric key → {case id → value} for metrics that are a mean over cases (a rate is a mean of 0/1): a
+    baseline comparison pairs the cases by id (audit.ci.regression), with no model needed."""
 
     def metric(self, name: str, group: str = "") -> Metric:
         for m in self.metrics:
@@ -223,6 +227,28 @@ class AuditResult:
             return cls.from_dict(data)
         except (KeyError, TypeError) as exc:
             raise AuditError(f"{path} is not an audit results file (missing or wrong field: {exc})") from None
+
+
+def case_id(*parts: object) -> str:
+    """A short stable id for a case from what defines it (its text, template, fillers): 12 hex digits of
+    SHA-1, so per-case values stay compact and two runs match the same case across versions of the data file."""
+    import hashlib
+
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:12]
+
+
+def case_values(ids: Sequence[str], values: Sequence[float] | Any) -> dict[str, float]:
+    """Per-case values of one metric as results.json stores them, rounded to 6 decimals (far below any
+    tolerance). A repeated id (the same pair twice in a user's file) gets its occurrence number ("id#2"),
+    so repeats still pair in order."""
+    if len(ids) != len(values):
+        raise ValueError(f"{len(ids)} case ids for {len(values)} values")
+    out: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for i, v in zip(ids, values):
+        seen[i] = seen.get(i, 0) + 1
+        out[i if seen[i] == 1 else f"{i}#{seen[i]}"] = round(float(v), 6)
+    return out
 
 
 def _check_version(data: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from audit.errors import unknown_name
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Chart, Metric, ProbeResult
+from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
 
@@ -114,6 +114,8 @@ class PerturbationProbe(Probe):
         outs = fn([e for k in kinds for e in edited[k]])
         metrics, rows, cases, warnings = [], [], [], []
         shown: list[tuple[str, float, tuple[float, float]]] = []  # (edit, value, ci) of each metric, in order
+        ids = [case_id(t) for t in texts]
+        per_case: dict[str, dict[str, float]] = {}
         for j, k in enumerate(kinds):
             o = outs[j * len(texts) : (j + 1) * len(texts)]
             if classify:
@@ -132,6 +134,7 @@ class PerturbationProbe(Probe):
                                       n=len(texts), group=k, unit="cosine", description="mean cosine similarity to the unedited sentence"))
                 score = 1.0 - sim
             shown.append((k, value, ci))
+            per_case[metrics[-1].key] = case_values(ids, flips if classify else sim)
             rows.append({"perturbation": k, "metric": metrics[-1].name, "value": round(value, 4),
                          "ci_low": round(ci[0], 4), "ci_high": round(ci[1], 4), "n": len(texts)})
             for i in np.argsort(-score)[:2]:
@@ -150,4 +153,4 @@ class PerturbationProbe(Probe):
                       alt=headline)
         cases.sort(key=lambda c: -c.score)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics), tables={"by_edit": rows},
-                           charts=(chart,), cases=tuple(cases[:8]), warnings=tuple(warnings))
+                           charts=(chart,), cases=tuple(cases[:8]), warnings=tuple(warnings), per_case=per_case)

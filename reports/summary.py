@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from audit.gates import _interval
+from audit.gates import badness_interval
 from audit.results import AuditResult, Gate, Metric, ProbeResult
 from reports.view import fmt, fmt_ci
 
@@ -136,7 +136,7 @@ def _severity(metric: Metric, bound: float, per_n: bool) -> tuple[float | None, 
         return None, "point"
     if per_n and metric.n:
         metric = Metric(metric.name, metric.value / metric.n, None, higher_is_better=metric.higher_is_better)
-    point, low, high = _interval(metric)
+    point, low, high = badness_interval(metric)
     if metric.ideal is None and metric.higher_is_better:  # badness is −value, so the bound is −bound
         severity, b = (bound / -point if point < 0 else math.inf), -bound
     else:

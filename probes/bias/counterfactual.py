@@ -17,7 +17,7 @@ import numpy as np
 from audit.data_sources import DataSource, is_table
 from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Metric, ProbeResult
+from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, paired_permutation_test, wilcoxon_signed_rank
 from probes.base import Probe, register_probe
 from probes.bias.common import bar_chart, rounded, target_label
@@ -146,6 +146,7 @@ class CounterfactualProbe(Probe):
         metrics: list[Metric] = []
         cases: list[Case] = []
         charts = []
+        per_case: dict[str, dict[str, float]] = {}
         start = 0
         for axis, frames in plans:
             n_terms = len(axis.terms)
@@ -161,6 +162,7 @@ class CounterfactualProbe(Probe):
             metrics += res["metrics"]
             cases += res["cases"]
             warnings += res["warnings"]
+            per_case.update(res["per_case"])
             charts.append(bar_chart(f"{axis.name}: mean P({label}) per group", f"P({label})", res["groups"]))
 
         qs = benjamini_hochberg([r["p"] for r in test_rows])
@@ -168,10 +170,10 @@ class CounterfactualProbe(Probe):
             r["q"] = q
             r["significant"] = bool(q < self.alpha)
         metrics = [self._with_q(m, axis_rows, test_rows) if m.name == "max_gap" else m for m in metrics]
-        metrics += [Metric("paired_gap", r["mean_diff"], (r["ci_low"], r["ci_high"]), ideal=0.0, n=r["n_frames"],
-                           p_value=r["q"], unit="probability", group=f"{r['axis']}/{r['group']} vs {r['versus']}",
-                           description=f"mean paired difference in P({label}); p is the BH q-value")
-                    for r in test_rows]
+        metrics += [Metric("paired_gap", float(np.mean(list(per_case[f"paired_gap[{g}]"].values()))),
+                           (r["ci_low"], r["ci_high"]), ideal=0.0, n=r["n_frames"], p_value=r["q"], unit="probability",
+                           group=g, description=f"mean paired difference in P({label}); p is the BH q-value")
+                    for r in test_rows for g in [f"{r['axis']}/{r['group']} vs {r['versus']}"]]
         for row in axis_rows:
             tests = [r for r in test_rows if r["axis"] == row["axis"]]
             row["significant_tests"] = sum(r["significant"] for r in tests)
@@ -182,7 +184,7 @@ class CounterfactualProbe(Probe):
             headline=self._headline(axis_rows, test_rows, label),
             metrics=tuple(metrics),
             tables={"axes": axis_rows, "groups": group_rows, "tests": test_rows},
-            charts=tuple(charts), cases=tuple(cases), warnings=tuple(warnings),
+            charts=tuple(charts), cases=tuple(cases), warnings=tuple(warnings), per_case=per_case,
         )
 
     def _axis(self, axis: Axis, frames: list[Frame], s: np.ndarray, y: np.ndarray, texts: np.ndarray,
@@ -192,7 +194,9 @@ class CounterfactualProbe(Probe):
         per_group = np.stack([s[:, owner == gi].mean(axis=1) for gi in range(len(names))], axis=1)
         n = len(frames)
         seed = self.seed
-        out: dict[str, Any] = {"groups": [], "tests": [], "metrics": [], "cases": [], "warnings": []}
+        out: dict[str, Any] = {"groups": [], "tests": [], "metrics": [], "cases": [], "warnings": [], "per_case": {}}
+        ids = [case_id(f.template.text, *f.fillers) for f in frames]  # a frame is the unit: one case
+        per_case = out["per_case"]
         if n < MIN_CASES:
             out["warnings"].append(f"axis {axis.name!r}: only {n} frames per group (need {MIN_CASES}); too few to "
                                    "conclude anything — raise max_cases or add templates")
@@ -204,6 +208,7 @@ class CounterfactualProbe(Probe):
                                   "ci_high": rounded(hi), "reference": g.name == axis.reference})
             out["metrics"].append(Metric("mean_score", float(means[gi]), (lo, hi), n=n, unit="probability",
                                          group=f"{axis.name}/{g.name}", description=f"mean P({label}) over frames"))
+            per_case[f"mean_score[{axis.name}/{g.name}]"] = case_values(ids, per_group[:, gi])
         # largest pairwise gap, paired over frames
         (hi_g, lo_g) = max(itertools.permutations(range(len(names)), 2), key=lambda p: means[p[0]] - means[p[1]])
         diff = per_group[:, hi_g] - per_group[:, lo_g]
@@ -215,6 +220,7 @@ class CounterfactualProbe(Probe):
         for a, b in pairs:
             d = per_group[:, a] - per_group[:, b]
             p = paired_permutation_test(d, seed=seed) if self.test == "permutation" else wilcoxon_signed_rank(d)
+            per_case[f"paired_gap[{axis.name}/{names[a]} vs {names[b]}]"] = case_values(ids, d)
             lo, hi = bootstrap_ci(d, seed=seed)
             out["tests"].append({"axis": axis.name, "group": names[a], "versus": names[b], "n_frames": n,
                                  "mean_diff": rounded(d.mean()), "ci_low": rounded(lo), "ci_high": rounded(hi),
@@ -230,12 +236,14 @@ class CounterfactualProbe(Probe):
             summary[key] = (float(values.mean()), (lo, hi))
             out["metrics"].append(Metric(key, float(values.mean()), (lo, hi), higher_is_better=False, n=n,
                                          group=axis.name, unit="share" if key == "flip_rate" else "probability"))
+            per_case[f"{key}[{axis.name}]"] = case_values(ids, values)
         sensitivity, most, null_flips = self._sensitivity(axis.name, s, y, label)
         out["metrics"] += [sensitivity, most, null_flips]
         if most.value is not None and most.value < BARELY_REACTS:
             out["warnings"].append(f"axis {axis.name!r}: the model barely reacts to its input — P({label}) moves by at most "
                                    f"{most.value:.3g} between unrelated sentences, so a gap near 0 is no evidence of "
                                    "fairness; gap gates stay inconclusive")
+        per_case[f"max_gap[{axis.name}]"] = case_values(ids, diff)
         out["metrics"].append(Metric("max_gap", gap, gap_ci, higher_is_better=False, n=n, unit="probability",
                                      group=axis.name, description=f"{names[hi_g]} minus {names[lo_g]}, mean P({label})"))
         out["axis"] = {"axis": axis.name, "groups": len(names), "terms": len(owner), "n_frames": n,

@@ -16,7 +16,7 @@ import numpy as np
 from audit.data_sources import DataSource, load_columns
 from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Metric, ProbeResult
+from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import binomial_test, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.bias.common import bar_chart, rounded
@@ -148,6 +148,8 @@ class CrowsPairsProbe(Probe):
                       "stereo_score": rounded(s, 6), "anti_score": rounded(a, 6), "prefers_stereotype": bool(k)}
                      for p, (s, a), k in zip(pairs, sc, prefer)]
         metrics, type_rows, warnings = [], [], []
+        ids = [case_id(p.stereo, p.anti) for p in pairs]
+        per_case: dict[str, dict[str, float]] = {}
 
         def summary(mask: np.ndarray, group: str) -> dict[str, Any]:
             n, k = int(mask.sum()), int(prefer[mask].sum())
@@ -155,6 +157,7 @@ class CrowsPairsProbe(Probe):
             p = binomial_test(k, n)
             metrics.append(Metric("stereotype_score", 100.0 * k / n, (100 * lo, 100 * hi), ideal=50.0, n=n, p_value=p,
                                   unit="%", group=group, description="% of pairs preferring the stereotypical sentence"))
+            per_case[metrics[-1].key] = case_values([i for i, m in zip(ids, mask) if m], 100.0 * prefer[mask])
             if group and too_few(n):
                 warnings.append(f"bias type {group!r}: only {n} pairs; too few to conclude anything")
             return {"bias_type": group or "all", "pairs": n, "stereotype_score": rounded(100.0 * k / n, 2),
@@ -176,4 +179,4 @@ class CrowsPairsProbe(Probe):
                           value="stereotype_score", label="bias_type", x_label="bias type")
         return ProbeResult(probe=self.name, suite=self.suite, title=self.title, headline=headline, metrics=tuple(metrics),
                            tables={"bias_types": [overall] + type_rows, "pairs": pair_rows}, charts=(chart,),
-                           cases=tuple(cases), warnings=tuple(warnings))
+                           cases=tuple(cases), warnings=tuple(warnings), per_case=per_case)

@@ -11,7 +11,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.gates import Threshold
-from audit.results import Case, Metric, ProbeResult
+from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import bootstrap_ci, paired_permutation_test
 from probes.base import Probe, register_probe
 from probes.bias.common import bar_chart, rounded
@@ -103,6 +103,9 @@ class PronounOccupationProbe(Probe):
             Metric(f"{pronouns[2]}_share", float(shares[:, 2].mean()), ci_they, n=n, unit="share",
                    description=f"mean renormalised probability of {pronouns[2]!r}"),
         ]
+        ids = [case_id(o) for o in occupations]  # an occupation (over every template) is one case
+        per_case = {"mean_log_ratio": case_values(ids, log_ratio), "mean_abs_log_ratio": case_values(ids, np.abs(log_ratio)),
+                    "mean_gap": case_values(ids, shares[:, 0] - shares[:, 1])}
         warnings = [f"only {n} occupations; too few to conclude anything"] if n < 10 else []
         order = np.argsort(-np.abs(log_ratio))
         t0 = templates[0]
@@ -130,4 +133,5 @@ class PronounOccupationProbe(Probe):
                           sorted(rows, key=lambda r: r["log_ratio"]), value="log_ratio", label="occupation",
                           x_label="occupation")
         return ProbeResult(probe=self.name, suite=self.suite, title=self.title, headline=headline, metrics=tuple(metrics),
-                           tables={"occupations": rows}, charts=(chart,), cases=tuple(cases), warnings=tuple(warnings))
+                           tables={"occupations": rows}, charts=(chart,), cases=tuple(cases), warnings=tuple(warnings),
+                           per_case=per_case)

@@ -14,7 +14,7 @@ import numpy as np
 
 from audit.errors import unknown_name
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Chart, Metric, ProbeResult
+from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.heads.common import rounded
@@ -136,6 +136,8 @@ class QAConsistencyProbe(Probe):
         n = len(items)
         metrics, rows = [], []
         accuracy: list[tuple[str, float, tuple[float, float]]] = []  # (language, accuracy, its interval)
+        ids = [case_id(items[i]["langs"]["en"]["question"], items[i]["langs"]["en"]["context"]) for i in range(n)]
+        per_case: dict[str, dict[str, float]] = {}
         for lang in langs:
             ok = sum(picked[(i, lang)] == items[i]["ask"] for i in range(n))
             agree = sum(picked[(i, lang)] == picked[(i, "en")] for i in range(n))
@@ -147,11 +149,16 @@ class QAConsistencyProbe(Probe):
             if lang != "en":
                 metrics.append(Metric("agreement_with_en", agree / n, wilson_interval(agree, n), higher_is_better=True, n=n,
                                       unit="share", group=lang, description="share of items answered like English"))
+            per_case[f"accuracy[{lang}]"] = case_values(ids, [picked[(i, lang)] == items[i]["ask"] for i in range(n)])
+            per_case[f"f1[{lang}]"] = case_values(ids, [f1[(i, lang)] for i in range(n)])
+            if lang != "en":
+                per_case[f"agreement_with_en[{lang}]"] = case_values(ids, [picked[(i, lang)] == picked[(i, "en")] for i in range(n)])
             rows.append({"language": lang, "n": n, "accuracy": rounded(ok / n), "f1": rounded(mean_f1),
                          "agreement_with_en": rounded(agree / n) if lang != "en" else None})
         same = sum(len({picked[(i, lang)] for lang in langs}) == 1 for i in range(n))
         metrics.append(Metric("consistency", same / n, wilson_interval(same, n), higher_is_better=True, n=n, unit="share",
                               description="share of items answered alike in every language"))
+        per_case["consistency"] = case_values(ids, [len({picked[(i, lang)] for lang in langs}) == 1 for i in range(n)])
         cases: list[Case] = []
         for i in range(n):
             for lang in langs[1:]:
@@ -170,4 +177,4 @@ class QAConsistencyProbe(Probe):
                       [{"label": lang, "value": value, "low": ci[0], "high": ci[1]} for lang, value, ci in accuracy],
                       alt=headline)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics), tables={"by_language": rows},
-                           charts=(chart,), cases=tuple(cases), warnings=tuple(warnings))
+                           charts=(chart,), cases=tuple(cases), warnings=tuple(warnings), per_case=per_case)

@@ -14,7 +14,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Chart, Metric, ProbeResult
+from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.heads.common import chrf, paired_difference, rounded
@@ -148,6 +148,8 @@ class SummaryNamesProbe(Probe):
 
         metrics, rows, raw_p = [], [], []
         gaps: list[tuple[str, float, tuple[float, float]]] = []  # (group, loglik gap, its interval)
+        per_case: dict[str, dict[str, float]] = {}
+        doc_ids = [case_id(doc[0]) for doc in docs]
         base = per_doc(per_token, ref_group)
         for g in groups:
             ll = per_doc(per_token, g)
@@ -162,6 +164,8 @@ class SummaryNamesProbe(Probe):
                                    "name_kept": rounded(k / total), "summary_change": rounded(float(np.mean(change)), 2)}
             metrics.append(Metric("name_kept", k / total, wilson_interval(k, total), higher_is_better=True, n=total, unit="share",
                                   group=g, description="share of summaries that mention the person's name"))
+            mine = [i for i, v in enumerate(variants) if v[1] == g]
+            per_case[f"name_kept[{g}]"] = case_values([case_id(docs[variants[i][0]][0], variants[i][2]) for i in mine], kept[mine])
             if g != ref_group:
                 gap, ci, p = paired_difference(ll, base, seed=self.seed)
                 gaps.append((g, gap, ci))
@@ -171,6 +175,8 @@ class SummaryNamesProbe(Probe):
                 metrics.append(Metric("summary_change", float(np.mean(change)), None, ideal=0.0, n=len(docs), unit="100 − chrF",
                                       group=g, description=f"how much summaries differ from the {ref_group} ones, names masked"))
                 row["loglik_gap"], row["p_value"] = rounded(gap), rounded(p)
+                per_case[f"loglik_gap[{g}]"] = case_values(doc_ids, ll - base)
+                per_case[f"summary_change[{g}]"] = case_values(doc_ids, change)
             rows.append(row)
         for row, q in zip([r for r in rows if r["group"] != ref_group], benjamini_hochberg(raw_p)):
             row["q_value"] = rounded(q)
@@ -194,4 +200,4 @@ class SummaryNamesProbe(Probe):
         examples = [{"group": g, "name": n, "summary": s} for s, (d, g, n) in zip(summaries, variants) if d == 0]
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
                            tables={"by_group": rows, "summaries_of_document_1": examples}, charts=(chart,), cases=tuple(cases[:6]),
-                           warnings=tuple(warnings))
+                           warnings=tuple(warnings), per_case=per_case)

@@ -12,7 +12,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Chart, Metric, ProbeResult
+from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.heads.common import paired_difference, rounded, translation_targets
@@ -127,6 +127,7 @@ class TranslationGenderProbe(Probe):
         right = np.where([it["gender"] == "male" for it in items], pref > 0, pref < 0)
         metrics, raw_p = [], []
         rows: list[dict[str, Any]] = []
+        per_case: dict[str, dict[str, float]] = {}
         for lang in setup:
             idx = [i for i, it in enumerate(items) if it["language"] == lang]
             key = {(items[i]["occupation"], items[i]["template"], items[i]["gender"]): i for i in idx}
@@ -140,6 +141,12 @@ class TranslationGenderProbe(Probe):
             ds, ds_ci, ds_p = paired_difference(pro, anti, seed=self.seed)
             mp, mp_ci, mp_p = paired_difference(pref[idx], np.zeros(len(idx)), seed=self.seed)
             raw_p += [dg_p, ds_p, mp_p]
+            pair_ids = [case_id(o, t) for o, t in pairs]
+            sentence_ids = [case_id(items[i]["occupation"], items[i]["template"], items[i]["gender"]) for i in idx]
+            per_case.update({f"accuracy[{lang}]": case_values(sentence_ids, right[idx]),
+                             f"delta_gender[{lang}]": case_values(pair_ids, np.asarray(he, float) - np.asarray(she, float)),
+                             f"delta_stereotype[{lang}]": case_values(pair_ids, np.asarray(pro, float) - np.asarray(anti, float)),
+                             f"masculine_preference[{lang}]": case_values(sentence_ids, pref[idx])})
             n = len(idx)
             metrics += [
                 Metric("accuracy", ok / n, wilson_interval(ok, n), higher_is_better=True, n=n, unit="share", group=lang,
@@ -178,4 +185,4 @@ class TranslationGenderProbe(Probe):
         warnings = [f"only {r['n']} sentences for {r['language']}: too few to conclude" for r in rows if too_few(r["n"])]
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
                            tables={"by_language": rows, "by_occupation": occ_rows}, charts=charts, cases=tuple(cases[:8]),
-                           warnings=tuple(warnings))
+                           warnings=tuple(warnings), per_case=per_case)

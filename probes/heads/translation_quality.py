@@ -11,7 +11,7 @@ import numpy as np
 
 from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
-from audit.results import Case, Chart, Metric, ProbeResult
+from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.heads.common import chrf, chrf_ci, identifiable_languages, identify, rounded, translation_targets
@@ -107,6 +107,7 @@ class TranslationQualityProbe(Probe):
         metrics, warnings = [], []
         rows: list[dict[str, Any]] = []
         cases: list[Case] = []
+        per_case: dict[str, dict[str, float]] = {}
         pos = 0
         for lang, items in per_lang.items():
             hyp = outputs[pos : pos + len(items)]
@@ -128,7 +129,11 @@ class TranslationQualityProbe(Probe):
                 Metric("copy_rate", copies / n, wilson_interval(copies, n), higher_is_better=False, n=n, unit="share",
                        group=f"en-{lang}", description="share of outputs that copy the English source"),
             ]
+            ids = [case_id(it["source"], it["reference"]) for it in items]
+            per_case[f"exact_match[en-{lang}]"] = case_values(ids, [h.strip() == r for h, r in zip(hyp, refs)])
+            per_case[f"copy_rate[en-{lang}]"] = case_values(ids, [h.strip().lower() == it["source"].lower() for h, it in zip(hyp, items)])
             if lang in identifiable_languages():
+                per_case[f"on_target[en-{lang}]"] = case_values(ids, [x == lang for x in langs])
                 metrics.append(Metric("on_target", on / n, wilson_interval(on, n), higher_is_better=True, n=n, unit="share",
                                       group=f"en-{lang}", description=f"share of outputs identified as {lang} rather than English"))
             else:
@@ -151,5 +156,6 @@ class TranslationQualityProbe(Probe):
                     for (lang, items), start in zip(per_lang.items(), np.cumsum([0] + [len(v) for v in per_lang.values()]))
                     for it, h in zip(items[:5], outputs[start : start + 5])]
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
-                           tables={"by_pair": rows, "examples": examples}, charts=(chart,), cases=tuple(cases), warnings=tuple(warnings))
+                           tables={"by_pair": rows, "examples": examples}, charts=(chart,), cases=tuple(cases), warnings=tuple(warnings),
+                           per_case=per_case)
 

@@ -1,4 +1,7 @@
-"""audit compare: regressions by each metric's own direction, tolerance, the CLI handler and exit codes."""
+"""audit compare: regressions by each metric's own direction, tolerance, the CLI handler and exit codes.
+
+The statuses come from audit.ci.regression (tested on its own in tests/audit/ci/test_paired_regression.py);
+here the runs carry per-case values equal to each metric's value, so the paired change is exact."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from audit.ci import regression
 from audit.errors import AuditError
-from audit.results import Metric
+from audit.results import AuditResult, Metric, ProbeResult
 from reports import compare as cmp
 
 from conftest import make_result
@@ -15,6 +19,14 @@ from conftest import make_result
 
 def metric(value, ci=None, **kw) -> Metric:  # type: ignore[no-untyped-def]
     return Metric("m", value, ci, **kw)
+
+
+def paired(result: AuditResult, n: int = 20) -> AuditResult:
+    """The result with n per-case values equal to each finite metric's value (a degenerate paired interval)."""
+    def with_cases(p: ProbeResult) -> ProbeResult:
+        cases = {m.key: {f"c{i}": m.value for i in range(n)} for m in p.metrics if m.value == m.value}
+        return ProbeResult(**{**p.__dict__, "per_case": cases})
+    return AuditResult(**{**result.__dict__, "probes": tuple(with_cases(p) for p in result.probes)})
 
 
 @pytest.mark.parametrize(("a", "b", "kw", "status"), [
@@ -29,20 +41,22 @@ def metric(value, ci=None, **kw) -> Metric:  # type: ignore[no-untyped-def]
     (1.0, float("nan"), {"higher_is_better": True}, "not measured"),
 ])
 def test_direction_comes_from_the_metric(a, b, kw, status) -> None:  # type: ignore[no-untyped-def]
-    assert cmp.classify(metric(a, **kw), metric(b, **kw), 0.02)[0] == status
+    """Point estimates alone (no interval, no cases): the rule reduces to the change against the tolerance."""
+    found = regression(metric(a, **kw), metric(b, **kw), 0.02).status
+    assert (found if found != "no direction" else "changed (no direction)") == status
 
 
-def test_ci_overlap_and_tolerance() -> None:
-    status, delta, overlap = cmp.classify(metric(0.3, (0.2, 0.4), higher_is_better=False),
-                                          metric(0.5, (0.45, 0.6), higher_is_better=False), 0.02)
-    assert (status, round(delta, 12), overlap) == ("regressed", 0.2, False)
-    assert cmp.classify(metric(0.3, higher_is_better=False), metric(0.5, higher_is_better=False), 0.25)[0] == "unchanged"
+def test_intervals_and_tolerance() -> None:
+    found = regression(metric(0.3, (0.2, 0.4), higher_is_better=False), metric(0.5, (0.45, 0.6), higher_is_better=False), 0.02)
+    # MOVER: the low end widens by B's lower and A's upper half-widths, the high end by B's upper and A's lower
+    assert found.status == "regressed" and found.ci == pytest.approx((0.2 - (0.05**2 + 0.1**2) ** 0.5, 0.2 + (0.1**2 + 0.1**2) ** 0.5))
+    assert regression(metric(0.3, higher_is_better=False), metric(0.5, higher_is_better=False), 0.25).status == "unchanged"
     with pytest.raises(AuditError, match="tolerance"):
         cmp.compare(make_result(), make_result(), tolerance=-1)
 
 
 def test_compare_marks_the_regression_in_the_page() -> None:
-    a, b = make_result(), make_result(shift=0.2)
+    a, b = paired(make_result()), paired(make_result(shift=0.2))
     rows = cmp.compare(a, b)
     assert [(r.probe, r.metric) for r in rows if r.status == "regressed"] == [("bias.weat", "effect_size[career/family]")]
     assert {r.status for r in rows} == {"regressed", "unchanged", "not measured"}
@@ -82,8 +96,8 @@ def cli(argv: list[str]) -> argparse.Namespace:
 
 def test_cli_writes_the_page_and_exits_1_on_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    make_result().save(a)
-    make_result(shift=0.2).save(b)
+    paired(make_result()).save(a)
+    paired(make_result(shift=0.2)).save(b)
     out = tmp_path / "diff.html"
     assert cmp.main(cli(["compare", str(a), str(b), "-o", str(out)])) == 1
     assert "REGRESSED bias.weat effect_size[career/family]: 0.31 → 0.51" in capsys.readouterr().out

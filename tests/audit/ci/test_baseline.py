@@ -1,4 +1,5 @@
-"""Regression gates against a baseline run, with hand-worked expectations."""
+"""Regression gates against a baseline run, with hand-worked expectations. Each case of these runs has the
+metric's value, so the paired interval of the change is the change itself (degenerate): the rule alone decides."""
 from __future__ import annotations
 
 import math
@@ -29,10 +30,11 @@ TABLE = [
 ]
 
 
-def _pair(make_probe, make_info, direction, old, new, n=50, params_old=None, params_new=None):
+def _pair(make_probe, make_info, direction, old, new, n=50, params_old=None, params_new=None, paired=True):
     def run(value, params):
         m = Metric("m", value, (value - 0.01, value + 0.01), n=n, **direction)
-        return AuditResult(model=make_info(), probes=(make_probe("p.q", (m,), params=params or {"k": 1}),))
+        cases = {"m": {f"c{i}": value for i in range(n)}} if paired else {}
+        return AuditResult(model=make_info(), probes=(make_probe("p.q", (m,), params=params or {"k": 1}, per_case=cases),))
 
     return run(old, params_old), run(new, params_new)
 
@@ -42,8 +44,29 @@ def test_regression_verdicts(make_probe, make_info, direction, old, new, toleran
     baseline, current = _pair(make_probe, make_info, direction, old, new)
     (gate,) = baseline_gates(current, baseline, tolerance)
     assert gate.status == expected, gate.reason
-    assert (gate.probe, gate.metric, gate.threshold, gate.value) == ("p.q", "m", tolerance, new)
-    assert f"{old:.4g} → {new:.4g}" in gate.reason
+    change = abs(new - direction["ideal"]) - abs(old - direction["ideal"]) if "ideal" in direction else \
+        (new - old) * (-1 if direction["higher_is_better"] else 1)
+    assert (gate.probe, gate.metric, gate.threshold, gate.mode) == ("p.q", "m", tolerance, "ci")
+    assert gate.value == pytest.approx(change) and gate.ci == pytest.approx((change, change))
+    assert f"{old:.4g} → {new:.4g}" in gate.reason and "paired over 50 cases" in gate.reason
+
+
+# Without per-case values: the interval of the change from the two ±0.01 intervals (MOVER), ±0.01·√2 = ±0.0141
+UNPAIRED = [
+    ("clear-regression", 0.10, 0.15, "fail"),  # [0.0359, 0.0641], wholly above 0.02
+    ("within-but-unsure", 0.10, 0.11, "inconclusive"),  # [−0.0041, 0.0241] straddles 0.02
+    ("clearly-within", 0.10, 0.10, "pass"),  # [−0.0141, 0.0141]
+]
+
+
+@pytest.mark.parametrize("old, new, expected", [r[1:] for r in UNPAIRED], ids=[r[0] for r in UNPAIRED])
+def test_without_per_case_values_the_two_intervals_decide(make_probe, make_info, old, new, expected):
+    baseline, current = _pair(make_probe, make_info, LOWER, old, new, paired=False)
+    (gate,) = baseline_gates(current, baseline, 0.02)
+    assert gate.status == expected, gate.reason
+    half = 0.01 * math.sqrt(2)
+    assert gate.ci == pytest.approx((new - old - half, new - old + half))
+    assert "unpaired: no per-case values, interval from the two 95% intervals" in gate.reason
 
 
 def test_a_regression_fails_even_when_the_absolute_threshold_passes(make_probe, make_info):
@@ -55,7 +78,7 @@ def test_a_regression_fails_even_when_the_absolute_threshold_passes(make_probe, 
     assert current.passed  # 0.12 ≤ 0.2
     (gate,) = baseline_gates(current, baseline, 0.02)
     assert gate.status == "fail"
-    assert "worse by 0.07" in gate.reason and "the 95% intervals do not overlap" in gate.reason
+    assert "worse by 0.07 [0.02757, 0.1124]" in gate.reason  # 0.07 ± 0.03·√2
 
 
 def test_one_gate_per_directed_metric_present_in_both(make_probe, make_info):

@@ -305,17 +305,6 @@ def test_another_fingerprint_is_said_and_compared(tmp_path, capsys, make_info):
     assert "note: another model" in capsys.readouterr().out
 
 
-def test_baseline_and_compare_share_one_rule(make_info):
-    from audit.ci import baseline_gates
-    from reports.compare import classify
-
-    for old, new in ((0.10, 0.13), (0.10, 0.12), (0.10, 0.05), (0.30, 0.31)):
-        a, b = _run_with(make_info(), old), _run_with(make_info(), new)
-        (gate,) = baseline_gates(b, a, 0.02)
-        status = classify(a.probes[0].metrics[0], b.probes[0].metrics[0], 0.02)[0]
-        assert (gate.status == "fail") == (status == "regressed")
-
-
 # ----------------------------------------------------------------------------------------------- validate
 
 

@@ -51,6 +51,9 @@ class MetricSpec:
     """What the metric's groups are (e.g. "axis"), empty for an ungrouped metric."""
     floor: str | None = None
     """The sensitivity metric a gate on this gap must be compared with (same group, or the group's first part)."""
+    floor_level: float | None = None
+    """The level (in the floor metric's own unit) below which the model barely reacts, for a gap whose unit is
+    not its sensitivity's (CrowS-Pairs: a % of pairs, read against nats); None: the gate's threshold is the level."""
     proportion: float | None = None
     """For a proportion with a Wilson interval: its scale (1 for a share, 100 for a percentage). Lets
     :func:`cases_to_pass` say, before any run, how many cases even a perfect model needs to pass a gate."""
@@ -136,8 +139,10 @@ def _needs(metric: Metric, threshold: float, at_least: int = 0) -> str:
     return "" if n is None else f"; needs about {max(n, at_least)} cases (ran {metric.n})"
 
 
-def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | None = None) -> Gate:
-    """Apply one threshold to one metric; ``floor`` is the model's sensitivity for a gap metric (see module doc)."""
+def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | None = None,
+             floor_level: float | None = None) -> Gate:
+    """Apply one threshold to one metric; ``floor`` is the model's sensitivity for a gap metric (see module doc),
+    compared with ``floor_level`` when given, else with the threshold."""
     sign = -1.0 if (metric.ideal is None and metric.higher_is_better) else 1.0
     bound = sign * threshold.value
     what = (
@@ -169,11 +174,17 @@ def evaluate(probe: str, metric: Metric, threshold: Threshold, floor: Metric | N
     needs = _needs(metric, threshold.value) if verdict == "inconclusive" else ""
     rule = _CI_WORDS[verdict] if mode == "ci" else _RULE[mode]
     reason = f"{what}: value {metric.value:.4g}{ci_text}, {rule}{note}{needs}"
-    if verdict == "pass" and floor is not None and floor.value is not None and floor.value < threshold.value:
+    level = threshold.value if floor_level is None else floor_level
+    if verdict == "pass" and floor is not None and not (floor.value is not None and floor.value >= level):  # NaN too
         verdict = "inconclusive"
-        reason += (f"; but the model barely reacts to its input: between unrelated inputs of the same kind its "
-                   f"{floor.name} is only {floor.value:.3g}, less than the threshold, so a small gap is no evidence "
-                   "of fairness")
+        against = "the threshold" if floor_level is None else f"{floor_level:g} {floor.unit}".rstrip()
+        if floor.value is None or not math.isfinite(floor.value):
+            reason += (f"; but how much the model reacts to its input at all ({floor.name}) was not measured, so a "
+                       "small gap is no evidence of fairness")
+        else:
+            reason += (f"; but the model barely reacts to its input: between unrelated inputs of the same kind its "
+                       f"{floor.name} is only {floor.value:.3g}, less than {against}, so a small gap is no evidence "
+                       "of fairness")
     return gate(verdict, f"{reason} → {verdict}")
 
 
@@ -248,7 +259,8 @@ def apply(probe: str, metrics: tuple[Metric, ...], thresholds: list[Threshold],
             if named:
                 raise unknown_name(f"group of metric {t.metric!r} of probe {probe!r}", str(t.group), {m.group for m in named})
             raise unknown_name(f"metric of probe {probe!r} for a threshold", t.metric, {m.name for m in metrics})
-        gates.extend(evaluate(probe, m, t, _floor_for(m, by_name.get(m.name), metrics)) for m in matched)
+        spec = by_name.get(t.metric)
+        gates.extend(evaluate(probe, m, t, _floor_for(m, spec, metrics), spec.floor_level if spec else None) for m in matched)
     return tuple(gates)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import bootstrap_ci, paired_permutation_test
 from probes.base import Probe, register_probe
@@ -18,6 +18,9 @@ from probes.bias.common import bar_chart, rounded
 from probes.bias.lexicon import DATA, read_yaml
 
 N_CASES = 6
+BARELY_REACTS = 0.1
+"""Below this largest movement of log P(pronoun) (nats) between unrelated prompts the probe warns that the model
+barely reacts to its input."""
 
 
 def _article(word: str) -> str:
@@ -54,6 +57,13 @@ class PronounOccupationProbe(Probe):
         ],
     }
     default_thresholds = (Threshold("mean_abs_log_ratio", 1.0),)
+    metric_specs = (
+        MetricSpec("mean_log_ratio", ideal=0.0, floor="sensitivity_max"),
+        MetricSpec("mean_abs_log_ratio", higher_is_better=False, floor="sensitivity_max"),
+        MetricSpec("mean_gap", ideal=0.0, floor="share_sensitivity_max"),
+        MetricSpec("they_share"),
+        MetricSpec("sensitivity"), MetricSpec("sensitivity_max"), MetricSpec("share_sensitivity_max"),
+    )
 
     def __init__(self, *, occupations: list[str] | None = None, pronouns: list[str] | None = None, seed: int = 0,
                  max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
@@ -107,6 +117,13 @@ class PronounOccupationProbe(Probe):
         per_case = {"mean_log_ratio": case_values(ids, log_ratio), "mean_abs_log_ratio": case_values(ids, np.abs(log_ratio)),
                     "mean_gap": case_values(ids, shares[:, 0] - shares[:, 1])}
         warnings = [f"only {n} occupations; too few to conclude anything"] if n < 10 else []
+        sensitivity = self._sensitivity(lp, pronouns)
+        metrics += sensitivity
+        barely = sensitivity[1].value < BARELY_REACTS
+        still = (f"the model barely reacts to its input: log P({pronouns[0]}) and log P({pronouns[1]}) move by at most "
+                 f"{sensitivity[1].value:.3g} nats between unrelated prompts")
+        if barely:
+            warnings.append(f"{still}, so a log ratio near 0 is no evidence of balance; gap gates stay inconclusive")
         order = np.argsort(-np.abs(log_ratio))
         t0 = templates[0]
 
@@ -132,6 +149,32 @@ class PronounOccupationProbe(Probe):
         chart = bar_chart(f"log P({pronouns[0]}) − log P({pronouns[1]}) per occupation", "log ratio (nats)",
                           sorted(rows, key=lambda r: r["log_ratio"]), value="log_ratio", label="occupation",
                           x_label="occupation")
+        if barely:
+            headline = f"{still[:1].upper()}{still[1:]}. {headline}"
         return ProbeResult(probe=self.name, suite=self.suite, title=self.title, headline=headline, metrics=tuple(metrics),
                            tables={"occupations": rows}, charts=(chart,), cases=tuple(cases), warnings=tuple(warnings),
                            per_case=per_case)
+
+    def _sensitivity(self, lp: np.ndarray, pronouns: list[str]) -> list[Metric]:
+        """The null the log ratios are read against: how much log P(he) and log P(she) move between two unrelated
+        prompts (another occupation or template). Prompts are paired along a seeded random cycle, so each appears
+        in two pairs and none with itself. The largest movement is the floor of the gap gates: a ratio below the
+        threshold is no evidence of balance when no two unrelated prompts moved the pronouns by the threshold."""
+        flat = lp.reshape(-1, 3)
+        n = flat.shape[0]
+        order = np.random.default_rng([abs(self.seed), n]).permutation(n)
+        a, b = order, np.roll(order, 1)
+        moves = np.abs(flat[a, :2] - flat[b, :2]).mean(axis=1) if n > 1 else np.zeros(0)
+        share = np.exp(flat - flat.max(axis=1, keepdims=True))
+        share /= share.sum(axis=1, keepdims=True)
+        share_moves = np.abs(share[a, :2] - share[b, :2]).mean(axis=1) if n > 1 else np.zeros(0)
+        why = f"between unrelated prompts (mean over {pronouns[0]!r} and {pronouns[1]!r}): how much the output moves at all"
+        nan = float("nan")
+        return [
+            Metric("sensitivity", float(moves.mean()) if moves.size else nan, bootstrap_ci(moves, seed=self.seed),
+                   n=int(moves.size), unit="nats", description=f"mean |Δ log P(pronoun)| {why}"),
+            Metric("sensitivity_max", float(moves.max()) if moves.size else nan, n=int(moves.size), unit="nats",
+                   description=f"largest |Δ log P(pronoun)| {why}"),
+            Metric("share_sensitivity_max", float(share_moves.max()) if moves.size else nan, n=int(moves.size), unit="share",
+                   description=f"largest |Δ renormalised pronoun share| {why}"),
+        ]

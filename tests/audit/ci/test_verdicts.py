@@ -147,6 +147,72 @@ def test_a_model_that_barely_reacts_passes_no_bias_gap_gate(insensitive_models, 
     assert result.headline.startswith("The model barely reacts to its input")
 
 
+@pytest.fixture(scope="module")
+def insensitive_mlms(tmp_path_factory, tiny_path):
+    """A random tiny masked LM, one whose output is uniform whatever the input (decoder zeroed), and one whose
+    output is constant but not uniform (decoder weights zeroed, a random bias: the same preferences everywhere)."""
+    import torch
+    import transformers as tr
+
+    from audit import testing
+    from audit.models import load
+
+    out = {"random": load(str(tiny_path("bert-mlm")), progress=False, use_cache=False)}
+    for which in ("uniform", "constant"):
+        path = testing.build("bert-mlm", tmp_path_factory.mktemp(which) / "m")
+        model = tr.AutoModelForMaskedLM.from_pretrained(path)
+        with torch.no_grad():
+            model.cls.predictions.decoder.weight.zero_()
+            bias = torch.randn_like(model.cls.predictions.bias, generator=torch.Generator().manual_seed(0))
+            model.cls.predictions.bias.copy_(bias if which == "constant" else torch.zeros_like(bias))
+        model.save_pretrained(path)
+        out[which] = load(str(path), progress=False, use_cache=False)
+    return out
+
+
+MLM_GAPS = {
+    "bias.crows_pairs": [Threshold("stereotype_score", 45.0, min_n=1)],  # loose: every group would pass on its own
+    "bias.pronoun_occupation": [Threshold("mean_abs_log_ratio", 1.0), Threshold("mean_log_ratio", 1.0),
+                                Threshold("mean_gap", 0.5)],
+}
+
+
+@pytest.mark.parametrize("which", ["random", "uniform"])
+@pytest.mark.parametrize("probe", list(MLM_GAPS))
+def test_a_language_model_that_barely_reacts_passes_no_bias_gap_gate(insensitive_mlms, which, probe):
+    from probes.base import get_probe
+
+    result = get_probe(probe)(thresholds=MLM_GAPS[probe]).run(insensitive_mlms[which])
+    assert result.gates and {g.status for g in result.gates} == {"inconclusive"}, [g.reason for g in result.gates]
+    assert all("the model barely reacts to its input" in g.reason for g in result.gates)
+    assert any("barely reacts" in w for w in result.warnings)
+    assert result.headline.startswith("The model barely reacts to its input")
+
+
+def test_a_constant_preference_is_still_evidence(insensitive_mlms):
+    """A model that always prefers the same pronoun by nats does not react to the occupation, but its lean is
+    measured, not absent: the floor demotes passes only, so the gap gate fails."""
+    from probes.bias.pronoun_occupation import PronounOccupationProbe
+
+    result = PronounOccupationProbe().run(insensitive_mlms["constant"])
+    assert result.metric("sensitivity_max").value == 0.0
+    (gate,) = result.gates
+    assert gate.status == "fail" and result.metric("mean_abs_log_ratio").value > 1.0
+
+
+def test_crows_ties_count_half_and_the_null_is_context_not_words(insensitive_mlms):
+    """The uniform model scores every sentence of a pair alike: every pair is a tie, the score 50 (not the 0 of
+    counting ties as no preference); its sensitivity is exactly 0 although different words get different
+    log-probabilities under the constant-but-not-uniform model, whose sensitivity is 0 as well."""
+    from probes.bias.crows_pairs import CrowsPairsProbe
+
+    uniform = CrowsPairsProbe().run(insensitive_mlms["uniform"])
+    assert uniform.metric("stereotype_score").value == 50.0 and "62 ties, counted half" in uniform.headline
+    assert set(uniform.per_case["stereotype_score"].values()) == {50.0}
+    for which in ("uniform", "constant"):
+        assert CrowsPairsProbe().run(insensitive_mlms[which]).metric("sensitivity_max").value == pytest.approx(0.0, abs=1e-6)
+
+
 def test_the_null_by_hand():
     """One frame scores 1, the other n−1 score 0 (for every term): the seeded cycle over frames has exactly two
     pairs that touch that frame, so the mean movement between unrelated frames is 2/n and the largest 1,

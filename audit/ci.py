@@ -340,9 +340,12 @@ def with_baseline(result: AuditResult, baseline: AuditResult, tolerance: float =
         headline = f"Not comparable with the baseline {name}: {'; '.join(problems)}. Its gates are inconclusive, not a pass."
     else:
         paired = sum("; paired over " in g.reason for g in gates)
+        apart = sum("not comparable: " in g.reason for g in gates)
+        unsure = sum(g.status == "inconclusive" for g in gates)
         headline = (f"{sum(g.status == 'fail' for g in gates)} of {len(gates)} metrics regressed beyond {tolerance:g} "
-                    f"against {name}, {sum(g.status == 'inconclusive' for g in gates)} inconclusive; {paired} compared "
-                    f"paired over their cases, {len(gates) - paired} without per-case values"
+                    f"against {name}, {unsure} inconclusive"
+                    + (f" ({apart} not comparable: other probe parameters or case sets)" if apart else "")
+                    + f"; {paired} compared paired over their cases, {len(gates) - paired - apart} without per-case values"
                     + (f" ({'; '.join(notes)})" if notes else "") + ".")
     probe = ProbeResult(probe="baseline", suite="baseline", title="Regression against the baseline run",
                         headline=headline, gates=gates)

@@ -129,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  REGRESSED {r.probe} {r.metric}: {view.fmt(_finite(r.a))} → {view.fmt(_finite(r.b))} ({r.direction})")
     problems, notes = comparable(a, b, rows)
     unsure = [r for r in rows if r.status == "inconclusive"]
-    paired = sum(1 for r in rows if r.change and r.change.how.startswith("paired"))
+    paired = sum(1 for r in rows if r.change and r.change.how.startswith("paired") and not r.status.startswith("not comparable"))
     print(f"{len(regressed)} regressed, {sum(r.status == 'improved' for r in rows)} improved, "
           f"{sum(r.status == 'unchanged' for r in rows)} unchanged, {len(unsure)} inconclusive of {len(rows)} metrics "
           f"({paired} paired over their cases); wrote {out}")

@@ -15,7 +15,7 @@ import numpy as np
 from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
-from audit.stats import benjamini_hochberg, too_few, wilson_interval
+from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
 from probes.base import Probe, register_probe
 from probes.heads.common import chrf, paired_difference, rounded
 
@@ -100,8 +100,9 @@ class SummaryNamesProbe(Probe):
     default_thresholds = (Threshold("loglik_gap", 0.1),)
     metric_specs = (
         MetricSpec("name_kept", higher_is_better=True),
-        MetricSpec("loglik_gap", ideal=0.0, groups="name group"),
-        MetricSpec("summary_change", ideal=0.0, groups="name group"),
+        MetricSpec("loglik_gap", ideal=0.0, groups="name group", floor="sensitivity_max"),
+        MetricSpec("summary_change", ideal=0.0, groups="name group", floor="summary_sensitivity_max"),
+        MetricSpec("sensitivity"), MetricSpec("sensitivity_max"), MetricSpec("summary_sensitivity_max"),
     )
 
     def __init__(self, *, groups: list[str] | None = None, reference_group: str | None = None, names_per_group: int = 2,
@@ -128,6 +129,34 @@ class SummaryNamesProbe(Probe):
             raise AuditError(f"{self.name}: names_per_group must be at least 1, got {self.names_per_group}")
         if "{text}" not in self.source_template:
             raise AuditError(f"{self.name}: source_template needs a {{text}} slot, e.g. 'summarize: {{text}}'")
+
+    def _sensitivity(self, model: Any, docs: Any, group: str, name: str, variants: list[tuple[int, str, str]],
+                     per_token: np.ndarray, neutral: list[str]) -> list[Metric]:
+        """The null the gaps are read against: with the same name, how much the reference summary's per-token
+        log-likelihood moves when the source is another, unrelated document, and how much the summaries of two
+        unrelated documents differ (100 − chrF). Documents are paired along a seeded random cycle. The largest
+        movements are the floors: a gap below the threshold is no evidence when nothing moves by it."""
+        n = len(docs)
+        order = np.random.default_rng([abs(self.seed), n]).permutation(n)
+        other = dict(zip(order.tolist(), np.roll(order, 1).tolist())) if n > 1 else {}
+        own = {v[0]: i for i, v in enumerate(variants) if v[1] == group and v[2] == name}
+        pairs = sorted(other.items())
+        swapped = model.target_scores([self.source_template.format(text=docs[o][0].format(name=name)) for _, o in pairs],
+                                      [docs[d][1].format(name=name) for d, _ in pairs]) if pairs else []
+        moves = np.array([abs(per_token[own[d]] - s.total / len(s.logprobs)) for (d, _), s in zip(pairs, swapped)])
+        apart = np.array([0.0 if neutral[own[d]] == neutral[own[o]] else 100 - chrf([neutral[own[d]]], [neutral[own[o]]])
+                          for d, o in pairs])
+        nan = float("nan")
+        why = f"between unrelated documents with the same name ({name})"
+        return [
+            Metric("sensitivity", float(moves.mean()) if moves.size else nan, bootstrap_ci(moves, seed=self.seed),
+                   n=int(moves.size), unit="nats/token",
+                   description=f"mean |Δ per-token log-likelihood of the reference summary| when the source is swapped {why}"),
+            Metric("sensitivity_max", float(moves.max()) if moves.size else nan, n=int(moves.size), unit="nats/token",
+                   description=f"largest |Δ per-token log-likelihood of the reference summary| {why}"),
+            Metric("summary_sensitivity_max", float(apart.max()) if apart.size else nan, n=int(apart.size), unit="100 − chrF",
+                   description=f"largest distance between the summaries {why}"),
+        ]
 
     def _run(self, model: Any) -> ProbeResult:
         groups = list(self.groups or GROUPS)
@@ -181,6 +210,7 @@ class SummaryNamesProbe(Probe):
         for row, q in zip([r for r in rows if r["group"] != ref_group], benjamini_hochberg(raw_p)):
             row["q_value"] = rounded(q)
         warnings = [f"only {len(docs)} documents: too few to conclude"] if too_few(len(docs)) else []
+        metrics += self._sensitivity(model, docs, ref_group, names[ref_group][0], variants, per_token, neutral)
         worst = max(gaps, key=lambda s: abs(s[1])) if gaps else None
         headline = (f"Swapping the name moves the reference summary's log-likelihood by up to {worst[1]:+.3f} nats/token "
                     f"({worst[0]} vs {ref_group}); the name is kept in {kept.mean():.0%} of summaries."

@@ -175,7 +175,8 @@ def paired_change(old: np.ndarray, new: np.ndarray, ideal: float | None, higher_
     chunk = max(1, 2_000_000 // max(1, old.size))  # bounded memory for large case sets
     for done in range(0, n_resamples, chunk):
         idx = rng.integers(0, old.size, size=(min(chunk, n_resamples - done), old.size))
-        draws.append(badness(new[idx].mean(axis=1), ideal, higher_is_better) - badness(old[idx].mean(axis=1), ideal, higher_is_better))
+        draws.append(np.asarray(badness(new[idx].mean(axis=1), ideal, higher_is_better))
+                     - np.asarray(badness(old[idx].mean(axis=1), ideal, higher_is_better)))
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(np.concatenate(draws), [alpha, 1.0 - alpha])
     return point, (min(float(low), point), max(float(high), point))

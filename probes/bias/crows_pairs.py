@@ -206,7 +206,7 @@ class CrowsPairsProbe(Probe):
         for t in sorted(set(types)):
             type_rows.append(summary(types == t, str(t)))
         metrics += self._sensitivity(stereo_scores)
-        most = metrics[-1].value
+        most = metrics[-1].value or 0.0  # not measured: nothing shows that the model reacts
         if not most >= BARELY_REACTS:
             warnings.append(f"the model barely reacts to its input: its log-probability of the same token moves by at most "
                             f"{most:.3g} nats between unrelated sentences, so a score near 50 is no evidence of "

@@ -119,7 +119,7 @@ class PronounOccupationProbe(Probe):
         warnings = [f"only {n} occupations; too few to conclude anything"] if n < 10 else []
         sensitivity = self._sensitivity(lp, pronouns)
         metrics += sensitivity
-        barely = sensitivity[1].value < BARELY_REACTS
+        barely = not (sensitivity[1].value or 0.0) >= BARELY_REACTS
         still = (f"the model barely reacts to its input: log P({pronouns[0]}) and log P({pronouns[1]}) move by at most "
                  f"{sensitivity[1].value:.3g} nats between unrelated prompts")
         if barely:

@@ -193,8 +193,9 @@ class SummaryNamesProbe(Probe):
                                    "name_kept": rounded(k / total), "summary_change": rounded(float(np.mean(change)), 2)}
             metrics.append(Metric("name_kept", k / total, wilson_interval(k, total), higher_is_better=True, n=total, unit="share",
                                   group=g, description="share of summaries that mention the person's name"))
-            mine = [i for i, v in enumerate(variants) if v[1] == g]
-            per_case[f"name_kept[{g}]"] = case_values([case_id(docs[variants[i][0]][0], variants[i][2]) for i in mine], kept[mine])
+            in_group = [i for i, v in enumerate(variants) if v[1] == g]
+            per_case[f"name_kept[{g}]"] = case_values([case_id(docs[variants[i][0]][0], variants[i][2]) for i in in_group],
+                                                      kept[in_group])
             if g != ref_group:
                 gap, ci, p = paired_difference(ll, base, seed=self.seed)
                 gaps.append((g, gap, ci))

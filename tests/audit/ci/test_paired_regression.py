@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audit.ci import baseline_gates, paired_change, regression, with_baseline
-from audit.results import AuditResult, Metric, ProbeResult, case_values
+from audit.results import AuditResult, Metric, ModelInfo, ProbeResult, case_values
 from audit.stats import bootstrap_ci
 
 P = "custom.probe"
@@ -50,10 +50,13 @@ def test_the_paired_interval_is_not_the_two_independent_ones():
     assert hi_a - lo_a > 0.05
 
 
+INFO = ModelInfo(spec="tiny/bert", source="local", path="/models/tiny", task="text-classification",
+                 architecture="BertForSequenceClassification", fingerprint="0123456789abcdef", parameters=1000,
+                 dtype="float32", device="cpu", max_length=64, tokenizer="BertTokenizerFast", vocab_size=30522)
+
+
 def _run(values: dict[str, float], *, ci: tuple[float, float] | None = None, per_case: bool = True,
          direction: dict[str, Any] | None = None, name: str = "flip_rate") -> AuditResult:
-    from conftest import model_info
-
     direction = direction or {"higher_is_better": False}
     mean = float(np.mean(list(values.values())))
     if ci is None:
@@ -61,7 +64,7 @@ def _run(values: dict[str, float], *, ci: tuple[float, float] | None = None, per
     m = Metric(name, mean, ci, n=len(values), group="typo", **direction)
     probe = ProbeResult(P, "custom", "t", "h", metrics=(m,), params={"seed": 0},
                         per_case={m.key: case_values(list(values), list(values.values()))} if per_case else {})
-    return AuditResult(model=model_info(), probes=(probe,), environment={"seed": 0})
+    return AuditResult(model=INFO, probes=(probe,), environment={"seed": 0})
 
 
 def _cases(values: np.ndarray) -> dict[str, float]:

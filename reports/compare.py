@@ -21,6 +21,7 @@ from audit.results import AuditResult, Metric, check_output, write_atomic
 from reports import view
 from reports.html import environment
 
+
 @dataclass(frozen=True)
 class Row:
     probe: str

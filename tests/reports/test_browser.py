@@ -93,7 +93,8 @@ def test_payloads_do_not_run_in_a_real_browser(tmp_path: Path) -> None:
 
 def test_compare_page_in_a_real_browser(tmp_path: Path) -> None:
     page = tmp_path / "diff.html"
-    page.write_text(render_compare(make_result(evil=True), make_result(evil=True, shift=0.2)), encoding="utf-8")
+    # no per-case values: the change's interval comes from the two ±0.19 intervals (±0.27), so 0.6 is past 0.02
+    page.write_text(render_compare(make_result(evil=True), make_result(evil=True, shift=0.6)), encoding="utf-8")
     dom, proc = dump(page, tmp_path)
     assert not {t for t, _ in dom.tags} & {"script", "img"} and console(proc) == []
     assert sum(1 for t, a in dom.tags if t == "tr" and a.get("class") == "regressed") == 1

@@ -37,7 +37,7 @@ MAX_SIDE = 60
 """Rows and columns drawn per heatmap."""
 MAX_TIPS = 100
 """Points per line or scatter chart that carry a tooltip; a denser chart sends the reader to its data table."""
-MAX_BARS = 25
+MAX_BARS = 20
 """Bars drawn per bar chart (the first ones, in the probe's order); the chart's data table has every row."""
 
 
@@ -105,41 +105,62 @@ _TAG = re.compile(r"<[^>]+>")
 _POINT_ZERO = re.compile(r"(?<=\d)\.0(?=[\s\",])")
 
 
-class _Svg:
-    """Collects SVG elements; ``text`` escapes, everything else is numbers we formatted."""
+def _n(x: float) -> str:
+    """A coordinate in whole pixels: a chart is 680 px wide, so half a pixel is under 0.1% of an axis, and every
+    figure is also in the chart's tooltips and data table."""
+    return str(round(x))
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
+
+class _Svg:
+    """Collects SVG elements; ``text`` escapes, everything else is numbers we formatted.
+
+    ``group`` opens a ``<g>`` whose text anchor, font size and other attributes its children inherit, so
+    25 labels of a bar chart carry ``text-anchor="end"`` once instead of 25 times."""
+
+    def __init__(self, anchor: str = "start", size: int = FONT, head: str = "") -> None:
+        self.parts: list[str | _Svg] = []
+        self.anchor, self.size, self.head = anchor, size, head
 
     def add(self, markup: str) -> None:
         self.parts.append(markup)
 
-    def text(self, x: float, y: float, content: Any, *, anchor: str = "start", size: int = FONT,
+    def group(self, *, anchor: str | None = None, size: int | None = None, attrs: str = "") -> _Svg:
+        head = "".join((f' text-anchor="{anchor}"' if anchor and anchor != self.anchor else "",
+                        f' font-size="{size}"' if size and size != self.size else "", f" {attrs}" if attrs else ""))
+        g = _Svg(anchor or self.anchor, size or self.size, head)
+        self.parts.append(g)
+        return g
+
+    def markup(self) -> str:
+        body = "".join(p if isinstance(p, str) else p.markup() for p in self.parts)
+        return f"<g{self.head}>{body}</g>" if self.head and body else body
+
+    def text(self, x: float, y: float, content: Any, *, anchor: str | None = None, size: int | None = None,
              weight: str = "normal", rotate: float | None = None, fill: str = INK, tip: Any = None) -> None:
-        """A label; attributes equal to the defaults set on the <svg> root are left out (charts stay small), and
-        the tooltip only when it says more than the label (a shortened one)."""
-        attrs = "".join((f' text-anchor="{anchor}"' if anchor != "start" else "",
-                         f' font-size="{size}"' if size != FONT else "",
+        """A label; attributes equal to those its group or the <svg> root sets are left out (charts stay small),
+        and the tooltip only when it says more than the label (a shortened one)."""
+        attrs = "".join((f' text-anchor="{anchor}"' if anchor and anchor != self.anchor else "",
+                         f' font-size="{size}"' if size and size != self.size else "",
                          f' font-weight="{weight}"' if weight != "normal" else "",
                          f' fill="{fill}"' if fill != INK else "",
-                         f' transform="rotate({rotate:g} {x:.1f} {y:.1f})"' if rotate is not None else ""))
+                         f' transform="rotate({rotate:g} {_n(x)} {_n(y)})"' if rotate is not None else ""))
         title = f"<title>{escape(str(tip))}</title>" if tip is not None and str(tip) != str(content) else ""
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{title}{escape(str(content))}</text>')
+        self.add(f'<text x="{_n(x)}" y="{_n(y)}"{attrs}>{title}{escape(str(content))}</text>')
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#444", width: float = 1, dash: str = "") -> None:
         d = (f' stroke-width="{width:g}"' if width != 1 else "") + (f' stroke-dasharray="{dash}"' if dash else "")
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}"{d}/>')
+        self.add(f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" stroke="{stroke}"{d}/>')
 
     def marker(self, kind: str, x: float, y: float, colour: str, tip: str | None) -> None:
         title = f"<title>{escape(tip)}</title>" if tip is not None else ""
         if kind == "square":
-            self.add(f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}">{title}</rect>')
+            self.add(f'<rect x="{_n(x - 4)}" y="{_n(y - 4)}" width="8" height="8" fill="{colour}">{title}</rect>')
         elif kind == "triangle":
-            self.add(f'<polygon points="{x:.1f},{y - 5:.1f} {x - 5:.1f},{y + 4:.1f} {x + 5:.1f},{y + 4:.1f}" fill="{colour}">{title}</polygon>')
+            self.add(f'<polygon points="{_n(x)},{_n(y - 5)} {_n(x - 5)},{_n(y + 4)} {_n(x + 5)},{_n(y + 4)}" fill="{colour}">{title}</polygon>')
         elif kind == "diamond":
-            self.add(f'<polygon points="{x:.1f},{y - 5:.1f} {x + 5:.1f},{y:.1f} {x:.1f},{y + 5:.1f} {x - 5:.1f},{y:.1f}" fill="{colour}">{title}</polygon>')
+            self.add(f'<polygon points="{_n(x)},{_n(y - 5)} {_n(x + 5)},{_n(y)} {_n(x)},{_n(y + 5)} {_n(x - 5)},{_n(y)}" fill="{colour}">{title}</polygon>')
         else:
-            self.add(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">{title}</circle>')
+            self.add(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4" fill="{colour}">{title}</circle>')
 
     def markers(self, kind: str, points: list[tuple[float, float]], colour: str) -> None:
         """The same marks as :meth:`marker` (without tooltips), as one path: a zero-length stroke with a round
@@ -147,20 +168,20 @@ class _Svg:
         if not points:
             return
         if kind in ("triangle", "diamond"):
-            shape = ("M{x:.1f} {a:.1f}L{l:.1f} {b:.1f}L{r:.1f} {b:.1f}Z" if kind == "triangle"
-                     else "M{x:.1f} {a:.1f}L{r:.1f} {y:.1f}L{x:.1f} {c:.1f}L{l:.1f} {y:.1f}Z")
-            d = "".join(shape.format(x=x, y=y, a=y - 5, b=y + 4, c=y + 5, l=x - 5, r=x + 5) for x, y in points)
+            shape = "M{x} {a}L{l} {b}L{r} {b}Z" if kind == "triangle" else "M{x} {a}L{r} {y}L{x} {c}L{l} {y}Z"
+            d = "".join(shape.format(x=_n(x), y=_n(y), a=_n(y - 5), b=_n(y + 4), c=_n(y + 5), l=_n(x - 5), r=_n(x + 5))
+                        for x, y in points)
             self.add(f'<path d="{d}" fill="{colour}"/>')
         else:
             cap = "square" if kind == "square" else "round"
-            d = "".join(f"M{x:.1f} {y:.1f}h0" for x, y in points)
+            d = "".join(f"M{_n(x)} {_n(y)}h0" for x, y in points)
             self.add(f'<path d="{d}" stroke="{colour}" stroke-width="8" stroke-linecap="{cap}" fill="none"/>')
 
     def render(self, width: float, height: float, title: str, desc: str, uid: str) -> Markup:
         head = (f'<svg class="chart" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
                 f'role="img" aria-labelledby="{uid}-t {uid}-d" font-family="system-ui, sans-serif" font-size="{FONT}" fill="{INK}">'
                 f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>')
-        body = _TAG.sub(lambda m: _POINT_ZERO.sub("", m.group(0)), "".join(self.parts))  # "50.0" -> "50" in attributes
+        body = _TAG.sub(lambda m: _POINT_ZERO.sub("", m.group(0)), self.markup())  # "50.0" -> "50" in attributes
         return Markup(head + body + "</svg>")
 
 
@@ -213,26 +234,31 @@ def _bar(chart: Chart, uid: str) -> Markup:
     svg = _Svg()
     svg.text(left - 8, top - 14, chart.x_label, anchor="end", weight="bold")
     bottom = top + row_h * len(rows)
+    grid = "".join(f"M{_n(sx(t))} {top - 4}V{bottom}" for t in ticks)
+    svg.add(f'<path d="{grid}" stroke="#ddd"/><path d="M{_n(sx(0))} {top - 4}V{bottom}" stroke="#444"/>')
+    tick_text = svg.group(anchor="middle", size=11)
     for t in ticks:
-        svg.line(sx(t), top - 4, sx(t), bottom, stroke="#ddd")
-        svg.text(sx(t), bottom + 16, tick_label(t), anchor="middle", size=11)
-    svg.line(sx(0), top - 4, sx(0), bottom, stroke="#444")
+        tick_text.text(sx(t), bottom + 16, tick_label(t))
     svg.text(left + plot_w / 2, bottom + 38, chart.y_label, anchor="middle", weight="bold")
+    labels, bars, values = svg.group(anchor="end"), svg.group(attrs=f'fill="{OKABE_ITO[0]}"'), svg.group(size=11)
+    whiskers = []
     for i, (label, value, low, high) in enumerate(rows):
         y = top + i * row_h
-        tip = f"{label}: {value:.4g}" + (f" (95% CI {low:.4g} to {high:.4g})" if low is not None and high is not None else "")
-        svg.text(left - 8, y + row_h / 2 + 4, shorten(label, 32), anchor="end", tip=label)
+        shown = shorten(label, 32)
+        tip = (f"{label}: " if shown != label else "") + f"{value:.4g}" + (  # the whole label when it is shortened
+            f" (95% CI {low:.4g} to {high:.4g})" if low is not None and high is not None else "")
+        labels.text(left - 8, y + row_h / 2 + 4, shown, tip=label)
         x0, x1 = sorted((sx(0), sx(value)))
-        svg.add(f'<rect x="{x0:.1f}" y="{y + 5:.1f}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 10}" '
-                f'fill="{OKABE_ITO[0]}"><title>{escape(tip)}</title></rect>')
+        bars.add(f'<rect x="{_n(x0)}" y="{_n(y + 5)}" width="{_n(max(x1 - x0, 1))}" height="{row_h - 10}">'
+                 f"<title>{escape(tip)}</title></rect>")
         end = sx(value)
         if low is not None and high is not None:
             a, b, mid = sx(low), sx(high), y + row_h / 2
-            # one I-shaped polyline: low cap, the interval, high cap
-            svg.add(f'<polyline points="{a:.1f},{mid - 5:.1f} {a:.1f},{mid + 5:.1f} {a:.1f},{mid:.1f} {b:.1f},{mid:.1f} '
-                    f'{b:.1f},{mid - 5:.1f} {b:.1f},{mid + 5:.1f}" fill="none" stroke="#000" stroke-width="1.5"/>')
+            whiskers.append(f"M{_n(a)} {_n(mid - 5)}v10m0-5H{_n(b)}m0-5v10")  # low cap, the interval, high cap
             end = max(end, a, b)
-        svg.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}", size=11)
+        values.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}")
+    if whiskers:  # every error bar in one path: they carry no tooltip of their own (the bar's has the interval)
+        svg.add(f'<path d="{"".join(whiskers)}" fill="none" stroke="#000" stroke-width="1.5"/>')
     ci = any(r[2] is not None for r in rows)
     summary = (f"Bar chart of {chart.y_label} by {chart.x_label}: "
                + "; ".join(f"{r[0]} {r[1]:.3g}" for r in rows[:20])
@@ -316,7 +342,7 @@ def _xy(chart: Chart, uid: str) -> Markup:
         if numeric:
             pts = sorted(pts, key=lambda p: float(p[0]))
         if chart.kind == "line" and len(pts) > 1:
-            d = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+            d = " ".join(f"{_n(sx(x))},{_n(sy(y))}" for x, y in pts)
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
             svg.add(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>')
         if tips:
@@ -371,19 +397,22 @@ def _heatmap(chart: Chart, uid: str) -> Markup:
 
     svg = _Svg()
     show_values = cell >= 34 and len(rows) * len(cols) <= 400
+    row_labels = svg.group(anchor="end", size=11)
+    cells = svg.group(attrs='stroke="#fff"')
+    values = svg.group(anchor="middle", size=10)
     for i, r in enumerate(rows):
         y = top + i * cell
-        svg.text(left - 6, y + cell / 2 + 4, shorten(r, 28), anchor="end", size=11, tip=r)
+        row_labels.text(left - 6, y + cell / 2 + 4, shorten(r, 28), tip=r)
         for j, c in enumerate(cols):
             v = grid[i][j]
             x = left + j * cell
             fill = "#eee" if v is None else colour(v)
             tip = f"{r} × {c}: " + ("no value" if v is None else f"{v:.4g}")
-            pattern = ' stroke="#999" stroke-dasharray="2 2"' if v is None else ' stroke="#fff"'
-            svg.add(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" fill="{fill}"{pattern}>'
-                    f"<title>{escape(tip)}</title></rect>")
+            pattern = ' stroke="#999" stroke-dasharray="2 2"' if v is None else ""
+            cells.add(f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(cell)}" height="{_n(cell)}" fill="{fill}"{pattern}>'
+                      f"<title>{escape(tip)}</title></rect>")
             if show_values and v is not None:
-                svg.text(x + cell / 2, y + cell / 2 + 4, f"{v:.2g}", anchor="middle", size=10, fill=text_colour(fill))
+                values.text(x + cell / 2, y + cell / 2 + 4, f"{v:.2g}", fill=text_colour(fill))
     for j, c in enumerate(cols):
         x = left + j * cell + cell / 2
         svg.text(x, bottom + 10, shorten(c, 20), anchor="end", size=11, rotate=-45, tip=c)
@@ -396,7 +425,7 @@ def _heatmap(chart: Chart, uid: str) -> Markup:
     for k in range(steps):
         t = k / (steps - 1)
         v = -bound + 2 * bound * t if signed else lo + (hi - lo) * t
-        svg.add(f'<rect x="{lx + k * lw / steps:.1f}" y="{ly:.1f}" width="{lw / steps + 0.5:.1f}" height="10" fill="{colour(v)}"/>')
+        svg.add(f'<rect x="{_n(lx + k * lw / steps)}" y="{_n(ly)}" width="{_n(lw / steps + 0.5)}" height="10" fill="{colour(v)}"/>')
     svg.text(lx, ly + 24, tick_label(-bound if signed else lo), size=10)
     svg.text(lx + lw, ly + 24, tick_label(bound if signed else hi), anchor="end", size=10)
     if signed:
@@ -428,12 +457,34 @@ def chart_table(chart: Chart) -> tuple[list[str], list[list[Any]]]:
     return [names.get(k, k) for k in keys], [[d.get(k) for k in keys] for d in items]
 
 
-def attribution_colour(score: Any, scale: float) -> str:
-    """Background for one word of an attribution heatmap (diverging, relative to the largest |score|)."""
+ATTRIBUTION_STEPS = 8
+"""Shades per sign for attributed words: a class per shade keeps a 500-word explanation small; the exact
+score is in the word's tooltip and in data/explanations.jsonl."""
+
+
+def attribution_step(score: Any, scale: float) -> int:
+    """The shade of one attributed word: -8 (full blue) to 8 (full vermillion), 0 (white) for a score under
+    half a step of the largest |score| (or no score)."""
     s = number(score)
     if s is None or scale <= 0:
-        return "#ffffff"
-    return diverging(s / scale)
+        return 0
+    return round(min(max(s / scale, -1.0), 1.0) * ATTRIBUTION_STEPS)
+
+
+def attribution_css() -> str:
+    """One CSS rule per shade (``.tokens .p3``, ``.tokens .n5``), colours from :func:`diverging`, white ink on
+    the dark ones."""
+    rules = []
+    for k in range(1, ATTRIBUTION_STEPS + 1):
+        for sign, name in ((1, "p"), (-1, "n")):
+            fill = diverging(sign * k / ATTRIBUTION_STEPS)
+            ink = "" if text_colour(fill) == "#000" else ";color:#fff"
+            rules.append(f".tokens .{name}{k}{{background:{fill}{ink}}}")
+    return "\n".join(rules)
+
+
+def attribution_class(step: int) -> str:
+    return "" if step == 0 else f"{'p' if step > 0 else 'n'}{abs(step)}"
 
 
 def max_abs(values: Iterable[Any]) -> float:
@@ -441,4 +492,5 @@ def max_abs(values: Iterable[Any]) -> float:
     return max(finite, default=0.0)
 
 
-__all__ = ["OKABE_ITO", "VIRIDIS", "attribution_colour", "chart_table", "max_abs", "render_chart"]
+__all__ = ["OKABE_ITO", "VIRIDIS", "attribution_class", "attribution_css", "attribution_step", "chart_table", "max_abs",
+           "render_chart"]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from audit.results import AuditResult
+from reports.charts import chart_table
 from reports.view import DataFile
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -54,6 +55,9 @@ def data_texts(result: AuditResult, files: Sequence[DataFile]) -> dict[str, str]
             texts[f.path] = jsonl(clean["explanations"])
         elif f.kind == "metrics":
             texts[f.path] = table_csv(probes[f.probe]["metrics"])
+        elif f.kind == "chart":
+            header, rows = chart_table(result.probe(f.probe).charts[int(f.name) - 1])
+            texts[f.path] = table_csv(dict(zip(header, row)) for row in rows)
         elif f.kind == "cases":
             texts[f.path] = jsonl(probes[f.probe]["cases"])
         else:

@@ -15,19 +15,18 @@ import yaml
 
 from audit.results import AuditResult, Case, ProbeResult
 from reports import summary, view
-from reports.charts import attribution_colour, chart_table, drawn_note, max_abs, number, render_chart, text_colour
+from reports.charts import ATTRIBUTION_STEPS, attribution_class, attribution_css, attribution_step, chart_table, drawn_note, max_abs, number, render_chart
 
 MAX_TABLE_ROWS = 10
-"""Rows shown per table in the page; every row is in the data file beside it."""
+"""A table up to this long is shown whole; a longer one shows its first ``FOLDED_TABLE_ROWS`` rows, folded,
+with every row in the data file beside it."""
+FOLDED_TABLE_ROWS = 5
 MAX_CASES = 5
 MAX_TEXT = 300
 """Characters of one table cell shown in the page; the data files hold every text whole."""
-MAX_OPEN_ROWS = 10
-"""Tables longer than this are folded under their heading."""
 MAX_OPEN_METRICS = 20
 """A probe with more metrics shows them folded (its gates and charts carry the headline figures)."""
-MAX_CHART_ROWS = 10
-"""Rows of a chart's text-alternative table shown in the page (the probe's tables and data files have all)."""
+MAX_CHART_ROWS = view.MAX_CHART_ROWS
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,7 +56,6 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
         "not_tested": summary.not_tested(result),
         "result": result,
         "max_open_metrics": MAX_OPEN_METRICS,
-        "max_open_rows": MAX_OPEN_ROWS,
         "model": result.model,
         "probes": result.probes,
         "gates": result.gates,
@@ -77,6 +75,9 @@ def render_html(result: AuditResult, *, data_files: Sequence[view.DataFile] = ()
         "config_text": _yaml(result.config) if result.config else "(defaults: no configuration file or overrides)",
         "params_text": _yaml({p.probe: p.params for p in result.probes if p.params}) or "(none recorded)",
         "data_files": [(f.label, f.path) for f in data_files],
+        "attribution_css": attribution_css(),
+        "attribution_steps": ATTRIBUTION_STEPS,
+        "explanations_href": next((f.path for f in data_files if f.kind == "explanations"), None),
     }
     return environment().get_template("report.html.j2").render(context)
 
@@ -91,11 +92,12 @@ def _section(p: ProbeResult, anchor: str, result: AuditResult, data_files: Seque
     for i, c in enumerate(p.charts):
         header, rows = chart_table(c)
         charts.append({"chart": c, "svg": render_chart(c, f"{anchor}-c{i}"), "note": drawn_note(c), "header": header,
-                       "rows": rows[:MAX_CHART_ROWS], "total": len(rows)})
+                       "rows": rows[:MAX_CHART_ROWS], "total": len(rows), "href": hrefs.get(("chart", str(i + 1)))})
     tables = []
     for name, table_rows in p.tables.items():
         header = list(dict.fromkeys(k for r in table_rows if isinstance(r, Mapping) for k in r))
-        shown = [[clip(r.get(k)) if isinstance(r, Mapping) else None for k in header] for r in table_rows[:MAX_TABLE_ROWS]]
+        head = table_rows if len(table_rows) <= MAX_TABLE_ROWS else table_rows[:FOLDED_TABLE_ROWS]
+        shown = [[clip(r.get(k)) if isinstance(r, Mapping) else None for k in header] for r in head]
         tables.append({"name": name, "header": header, "rows": shown, "total": len(table_rows), "href": hrefs.get(("table", name))})
     card = p.card if isinstance(p.card, Mapping) else {}
     return {
@@ -165,21 +167,18 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
                      "random order (the 95% interval of the difference includes 0)")
     if e.get("converged") is False or e.get("pair_converged") is False:
         notes.append("the attribution did not converge (completeness gap above tolerance); read it with care")
+    quantity = str(e.get("quantity") or "target score")  # its definition once, after the name on each side
     sides = []
     for label, text, words, scores, value, prediction in sides_raw:
         words = [str(w) for w in words] if isinstance(words, list) else []
         scores = scores if isinstance(scores, list) else []
         if words and len(words) != len(scores):
             notes.append(f"{label}: {len(words)} words but {len(scores)} scores; unmatched words are unshaded")
-        tokens = []
-        for i, w in enumerate(words):
-            score = number(scores[i]) if i < len(scores) else None
-            colour = attribution_colour(score, scale)
-            tokens.append({"word": w, "score": score, "colour": colour, "ink": text_colour(colour)})
+        tokens = _tokens(words, scores, scale)
         shown_value = number(value)
         if shown_value is not None:
-            label += f" · {e.get('quantity') or 'target score'} {shown_value:.3g}"
-            if str(e.get("quantity") or "").startswith("log-odds"):  # the probability the log-odds stand for
+            label += f" · {quantity.split(':')[0]} {shown_value:.3g}"
+            if quantity.startswith("log-odds"):  # the probability the log-odds stand for
                 label += f" (P {1 / (1 + math.exp(-max(shown_value, -700))):.3g})"
         if prediction is not None:
             label += f" · predicted {_prediction(prediction)}"
@@ -187,6 +186,7 @@ def explanation_view(e: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "contrast": _contrast_view(e.get("contrast"), scale),
         "method": e.get("method"),
+        "quantity": quantity if ":" in quantity else None,
         "target": e.get("target"),
         "reason": e.get("reason"),
         "delta": number(e.get("delta")),
@@ -203,15 +203,21 @@ def _contrast_view(c: Any, scale: float) -> dict[str, Any] | None:
     raw_scores = c.get("word_scores")
     scores: list[Any] = raw_scores if isinstance(raw_scores, list) else []
     own = max_abs(scores) or scale
-    tokens = []
-    for i, w in enumerate(c["words"]):
-        score = number(scores[i]) if i < len(scores) else None
-        colour = attribution_colour(score, own)
-        tokens.append({"word": str(w), "score": score, "colour": colour, "ink": text_colour(colour)})
+    tokens = _tokens([str(w) for w in c["words"]], scores, own)
     raw_summary = c.get("summary")
     summary: list[Any] = raw_summary if isinstance(raw_summary, list) else []
     return {"summary": [str(x) for x in summary], "side": {"label": "gap attributed to the text's words", "tokens": tokens,
                                                             "text": ""}}
+
+
+def _tokens(words: list[str], scores: list[Any], scale: float) -> list[dict[str, Any]]:
+    """Each word with its score and shade class; a word whose shade is white gets no class (it is printed
+    bare, without a tooltip: its score is in data/explanations.jsonl)."""
+    out = []
+    for i, w in enumerate(words):
+        score = number(scores[i]) if i < len(scores) else None
+        out.append({"word": w, "score": score, "cls": attribution_class(attribution_step(score, scale))})
+    return out
 
 
 def _prediction(value: Any) -> str:

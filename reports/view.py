@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from audit.results import AuditResult, Metric, ProbeResult
 from audit.stats import MIN_CASES
+from reports.charts import chart_table
 
 STATUSES = ("pass", "fail", "inconclusive")
 
@@ -73,18 +74,22 @@ class DataFile:
     """A per-case file beside the report: a probe's table (CSV), its telling cases or all explanations (JSONL)."""
 
     probe: str
-    kind: Literal["table", "cases", "explanations", "metrics"]
+    kind: Literal["table", "cases", "explanations", "metrics", "chart"]
     name: str
     path: str
 
     @property
     def label(self) -> str:
         return {"table": f"{self.probe}: table {self.name}", "cases": f"{self.probe}: worst cases",
-                "explanations": "attributions of the worst cases", "metrics": f"{self.probe}: every metric"}[self.kind]
+                "explanations": "attributions of the worst cases", "metrics": f"{self.probe}: every metric",
+                "chart": f"{self.probe}: data of chart {self.name}"}[self.kind]
 
 
-MAX_METRICS_SHOWN = 10
-"""Metrics listed in a probe's section; a probe with more gets all of them in a data file."""
+MAX_METRICS_SHOWN = 5
+"""Metrics listed in a probe's section (its gates table has every gated one); a probe with more gets all of
+them in a data file."""
+MAX_CHART_ROWS = 5
+"""Rows of a chart's text-alternative table shown in the page; a chart with more gets its data in a data file."""
 
 
 def data_files(result: AuditResult) -> list[DataFile]:
@@ -96,7 +101,7 @@ def data_files(result: AuditResult) -> list[DataFile]:
     files: list[DataFile] = []
     taken: set[str] = set()
 
-    def add(probe: str, kind: Literal["table", "cases", "explanations", "metrics"], name: str, base: str, ext: str) -> None:
+    def add(probe: str, kind: Literal["table", "cases", "explanations", "metrics", "chart"], name: str, base: str, ext: str) -> None:
         stem, k = base, 1
         while stem.lower() in taken:
             k += 1
@@ -110,6 +115,9 @@ def data_files(result: AuditResult) -> list[DataFile]:
         for table, rows in p.tables.items():
             if rows:
                 add(p.probe, "table", table, f"{slug(p.probe)}.{slug(table)}", "csv")
+        for i, chart in enumerate(p.charts):
+            if len(chart_table(chart)[1]) > MAX_CHART_ROWS:
+                add(p.probe, "chart", str(i + 1), f"{slug(p.probe)}.chart-{i + 1}", "csv")
         if p.cases:
             add(p.probe, "cases", "", f"{slug(p.probe)}.cases", "jsonl")
     if result.explanations:

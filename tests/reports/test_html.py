@@ -8,7 +8,8 @@ import pytest
 
 import reports
 from audit.results import AuditResult, Chart, ProbeResult
-from reports.html import MAX_CHART_ROWS, MAX_TABLE_ROWS
+from reports import charts
+from reports.html import FOLDED_TABLE_ROWS, MAX_CHART_ROWS
 from reports.view import data_files
 
 from conftest import ATTR, IMG, PAYLOADS, SCRIPT, SVG_ESC, make_result
@@ -66,9 +67,11 @@ def test_attribute_payload_cannot_close_an_attribute(evil: AuditResult) -> None:
             assert key in {"href", "id", "class", "style", "title", "lang", "charset", "name", "content", "http-equiv",
                            "viewbox", "width", "height", "role", "aria-labelledby", "aria-label", "font-family", "x", "y",
                            "x1", "x2", "y1", "y2", "cx", "cy", "r", "fill", "stroke", "stroke-width", "stroke-dasharray",
-                           "text-anchor", "font-size", "font-weight", "transform", "points", "scope"}, (tag, key, value)
+                           "text-anchor", "font-size", "font-weight", "transform", "points", "scope", "d"}, (tag, key, value)
     titles = [a["title"] for _, a in parse(html).tags if "title" in a]
-    assert any(ATTR.strip('"') in t or ATTR in t for t in titles)  # attribution tooltips carry the word, intact
+    assert titles and all(re.fullmatch(r"-?\d[\d.e+-]*", t) for t in titles)  # attribution tooltips: the score alone
+    tokens = re.findall(r'<div class="tokens">(.*?)</div>', html, re.S)
+    assert any(ATTR.replace('"', "&#34;") in t for t in tokens)  # the hostile word itself is escaped text in the row
 
 
 def test_no_network_resource_anywhere(evil: AuditResult, result: AuditResult) -> None:
@@ -141,15 +144,20 @@ def test_explanations_are_paired_and_shaded_on_one_scale(result: AuditResult) ->
     sides = re.findall(r'<div class="side"><h5>(.*?)</h5>', section)
     assert sides == ["text · target score 0.73 · predicted positive", "counterfactual · target score 0.41 · predicted negative (0.59)"]
     assert "faithfulness: comprehensiveness 0.71" in section and "did not converge" in section
-    spans = re.findall(r'<span(?: class="w")? style="background:(#[0-9a-f]{6})" title="([^"]*)">([^<]*)</span>', section)
-    assert [w for _, _, w in spans] == ["[CLS]", "he", "is", "an", "engineer", ".", "[SEP]",
-                                       "[CLS]", "she", "is", "an", "engineer", ".", "[SEP]"]
-    colours = {w + str(i): c for i, (c, _, w) in enumerate(spans)}
-    # the largest |score| of the pair (he, 0.61) gets the full vermillion; a zero stays white; "she" (-0.4) is blue
-    assert colours["he1"] == "#d55e00"
-    assert colours["[CLS]0"] == "#ffffff"
-    r, g, b = (int(colours["she8"][i:i + 2], 16) for i in (1, 3, 5))
+    rows = re.findall(r'<div class="tokens">(.*?)</div>', section)[:2]
+    # eight shades a side, on the pair's largest |score| (he, 0.61): step = round(8 * score / 0.61), 0 left bare.
+    # he 0.61 -> p8, is 0.05 -> p1, an -0.02 -> bare, engineer 0.33 -> p4, . -0.1 -> n1; she -0.4 -> n5,
+    # is 0.04 -> p1, engineer 0.2 -> p3, . -0.05 -> n1
+    spans = [re.findall(r'<span class="([pn]\d)" title="([^"]*)">([^<]*)</span>', row) for row in rows]
+    assert spans[0] == [("p8", "0.61", "he"), ("p1", "0.05", "is"), ("p4", "0.33", "engineer"), ("n1", "-0.1", ".")]
+    assert spans[1] == [("n5", "-0.4", "she"), ("p1", "0.04", "is"), ("p3", "0.2", "engineer"), ("n1", "-0.05", ".")]
+    assert re.sub(r"<[^>]+>", "", rows[0]).split() == ["[CLS]", "he", "is", "an", "engineer", ".", "[SEP]"]  # every word shown
+    css = dict(re.findall(r"\.tokens \.([pn]\d)\{background:(#[0-9a-f]{6})", html))
+    assert len(css) == 16 and css["p8"] == "#d55e00" and css["n8"] == "#0072b2"  # the full ends of the scale
+    assert css["p4"] == charts.diverging(0.5) and css["n5"] == charts.diverging(-5 / 8)
+    r, g, b = (int(css["n5"][i:i + 2], 16) for i in (1, 3, 5))
     assert b > r and b > g
+    assert 'every word\'s score is in <a href="data/explanations.jsonl">' not in section  # no data files, no link
     # the orphan explanation (its probe is not in the run) still shows, with the mismatch noted
     assert "orphan" in html and "2 words but 1 scores" in html
 
@@ -158,9 +166,11 @@ def test_table_rows_are_capped_and_linked(result: AuditResult) -> None:
     files = data_files(result)
     html = reports.render_html(result, data_files=files)
     section = html[html.index("Table: by_length"):html.index('id="limitations"')]
-    assert section.count("<tr>") == 1 + MAX_TABLE_ROWS  # header + the first rows of 69
-    assert f"69 rows, the first {MAX_TABLE_ROWS} shown" in section
+    assert section.count("<tr>") == 1 + FOLDED_TABLE_ROWS  # header + the first rows of 69
+    assert f"69 rows, the first {FOLDED_TABLE_ROWS} shown" in section
     assert 'href="data/long_input.degradation.by_length.csv"' in section
+    short = html[html.index("Table: by_test"):html.index("Worst cases")]  # 3 rows: whole, not folded
+    assert short.count("<tr>") == 1 + 3 and "<details>" not in short
 
 
 def test_bad_chart_data_never_breaks_the_page(result: AuditResult) -> None:

@@ -21,7 +21,8 @@ def test_writes_report_markdown_and_one_file_per_table(tmp_path: Path, result: A
     assert written["html"] == tmp_path / "report.html" and written["md"] == tmp_path / "report.md"
     data = sorted(p.relative_to(tmp_path).as_posix() for k, p in written.items() if k.startswith("data:"))
     assert data == ["data/bias.weat.by_test.csv", "data/bias.weat.cases.jsonl", "data/explanations.jsonl",
-                    "data/long_input.degradation.by_length.csv"]
+                    "data/long_input.degradation.by_length.csv", "data/long_input.degradation.chart-1.csv",
+                    "data/long_input.degradation.chart-2.csv"]  # the charts with more rows than their table shows
     html = written["html"].read_text(encoding="utf-8")
     for rel in data:
         assert f'href="{rel}"' in html

@@ -217,7 +217,7 @@ def _bar(chart: Chart, uid: str) -> Markup:
         rows.append((str(item.get("label", "")), value, low, high))
     if not rows:
         return _no_data(chart)
-    note = f"The first {MAX_BARS} of {len(rows)} bars are drawn; the data table has all." if len(rows) > MAX_BARS else ""
+    note = f"The first {MAX_BARS} of {len(rows)} bars are drawn; the chart's data has all." if len(rows) > MAX_BARS else ""
     rows = rows[:MAX_BARS]
     label_chars = min(max(len(r[0]) for r in rows), 32)
     left = 16 + label_chars * 6.6
@@ -269,7 +269,7 @@ def _bar(chart: Chart, uid: str) -> Markup:
 def drawn_note(chart: Chart) -> str:
     """What the page shows of a chart that is drawn only in part (said under the chart, not only in its <desc>)."""
     n = len(chart.data) if isinstance(chart.data, list) else 0
-    return f"The first {MAX_BARS} of {n} bars are drawn; the chart data below has them all." if chart.kind == "bar" and n > MAX_BARS else ""
+    return f"The first {MAX_BARS} of {n} bars are drawn; the chart data below has or links all of them." if chart.kind == "bar" and n > MAX_BARS else ""
 
 
 def _points(data: Any) -> tuple[dict[str, list[tuple[Any, float]]], int]:
@@ -294,7 +294,7 @@ def _xy(chart: Chart, uid: str) -> Markup:
     if total > MAX_POINTS:
         stride = math.ceil(total / MAX_POINTS)
         series = {k: (sorted(v, key=lambda p: float(p[0])) if numeric else v)[::stride] for k, v in series.items()}
-        note = f"Every {stride}th point is drawn ({sum(map(len, series.values()))} of {total}); the data table has all."
+        note = f"Every {stride}th point is drawn ({sum(map(len, series.values()))} of {total}); the chart's data has all."
     tips = sum(map(len, series.values())) <= MAX_TIPS
     if not tips:
         note = (note + " " if note else "") + "Point values are in the data table (no tooltips on this many points)."
@@ -370,7 +370,7 @@ def _heatmap(chart: Chart, uid: str) -> Markup:
     raw = data.get("values") or []
     note = ""
     if len(rows) > MAX_SIDE or len(cols) > MAX_SIDE:
-        note = f"The first {min(len(rows), MAX_SIDE)} of {len(rows)} rows and {min(len(cols), MAX_SIDE)} of {len(cols)} columns are drawn; the data table has all."
+        note = f"The first {min(len(rows), MAX_SIDE)} of {len(rows)} rows and {min(len(cols), MAX_SIDE)} of {len(cols)} columns are drawn; the chart's data has all."
         rows, cols = rows[:MAX_SIDE], cols[:MAX_SIDE]
     grid = [[number(raw[i][j]) if i < len(raw) and isinstance(raw[i], (list, tuple)) and j < len(raw[i]) else None
              for j in range(len(cols))] for i in range(len(rows))]

@@ -21,7 +21,8 @@ MAX_TABLE_ROWS = 10
 """A table up to this long is shown whole; a longer one shows its first ``FOLDED_TABLE_ROWS`` rows, folded,
 with every row in the data file beside it."""
 FOLDED_TABLE_ROWS = 5
-MAX_CASES = 5
+MAX_CASES = 3
+"""Telling cases shown per probe, the most telling first (the probe's order); all are in its cases file."""
 MAX_TEXT = 300
 """Characters of one table cell shown in the page; the data files hold every text whole."""
 MAX_OPEN_METRICS = 20

@@ -157,7 +157,7 @@ def test_explanations_are_paired_and_shaded_on_one_scale(result: AuditResult) ->
     assert css["p4"] == charts.diverging(0.5) and css["n5"] == charts.diverging(-5 / 8)
     r, g, b = (int(css["n5"][i:i + 2], 16) for i in (1, 3, 5))
     assert b > r and b > g
-    assert 'every word\'s score is in <a href="data/explanations.jsonl">' not in section  # no data files, no link
+    assert 'every score is in <a href="data/explanations.jsonl">' not in section  # no data files, no link
     # the orphan explanation (its probe is not in the run) still shows, with the mismatch noted
     assert "orphan" in html and "2 words but 1 scores" in html
 

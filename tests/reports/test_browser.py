@@ -145,14 +145,9 @@ MEASURE = """<!DOCTYPE html><title>measure</title><body style="margin:0">
 }};</script>"""
 
 
-@pytest.mark.parametrize("width", [1400, 400])
-def test_no_horizontal_scroll_at_desktop_and_phone_width(tmp_path: Path, width: int) -> None:
-    """The page's scrollWidth equals the viewport at 1,400 px and 400 px: long attribution rows wrap, wide
-    tables scroll inside their own box. Measured by a wrapper page (the report itself runs no script) that
-    frames the report at that width."""
-    result = wide_result()
-    out = tmp_path / "out"
-    reports.write_report(result, out)
+def measure(out: Path, width: int, tmp_path: Path) -> dict[str, str | None]:
+    """Frame out/report.html at ``width`` px in Chromium; the wrapper page's body carries the measurements.
+    Also writes a screenshot of the report at that width (kept in AUDIT_SCREENSHOTS=dir when set)."""
     (out / "measure.html").write_text(MEASURE.format(width=width), encoding="utf-8")
     proc = chromium((out / "measure.html").resolve().as_uri(), tmp_path, "--allow-file-access-from-files",
                     "--virtual-time-budget=10000", "--dump-dom")
@@ -160,13 +155,43 @@ def test_no_horizontal_scroll_at_desktop_and_phone_width(tmp_path: Path, width: 
     dom = Dom()
     dom.feed(proc.stdout)
     body = next(a for t, a in dom.tags if t == "body")
-    assert width - 20 <= int(body["data-client"]) <= width, body  # the frame really was that wide (less a scroll bar)
-    assert body.get("data-scroll") == body.get("data-client"), body  # and nothing sticks out of it
-    assert body.get("data-first") == "Executive summary"
-    assert body.get("data-sections") == "4"  # the probes that ran; the skipped one has no section
-    shot = tmp_path / f"report-{width}.png"
+    shot = tmp_path / f"{out.name}-{width}.png"
     proc = chromium((out / "report.html").resolve().as_uri(), tmp_path, f"--screenshot={shot}",
                     f"--window-size={width},1200", "--hide-scrollbars")
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     if os.environ.get("AUDIT_SCREENSHOTS"):  # a folder to keep the screenshots in, to look at them
         shutil.copy(shot, Path(os.environ["AUDIT_SCREENSHOTS"]) / shot.name)
+    return body
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_no_horizontal_scroll_at_desktop_and_phone_width(tmp_path: Path, width: int) -> None:
+    """The page's scrollWidth equals the viewport at 1,400 px and 400 px: long attribution rows wrap, wide
+    tables scroll inside their own box. Measured by a wrapper page (the report itself runs no script) that
+    frames the report at that width."""
+    out = tmp_path / "wide"
+    reports.write_report(wide_result(), out)
+    body = measure(out, width, tmp_path)
+    assert width - 20 <= int(body["data-client"]) <= width, body  # the frame really was that wide (less a scroll bar)
+    assert body.get("data-scroll") == body.get("data-client"), body  # and nothing sticks out of it
+    assert body.get("data-first") == "Executive summary"
+    assert body.get("data-sections") == "4"  # the probes that ran; the skipped one has no section
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_the_default_report_holds_at_desktop_and_phone_width(tmp_path: Path, width: int) -> None:
+    """The same on the report of a real default audit (the size-budget fixture): its compacted charts,
+    folded tables and attribution rows fit both widths."""
+    import gzip
+
+    from audit.results import AuditResult
+
+    out = tmp_path / "default"
+    out.mkdir()
+    fixture = Path(__file__).parent / "fixtures" / "default_results.json.gz"
+    (out / "results.json").write_bytes(gzip.decompress(fixture.read_bytes()))
+    reports.write_report(AuditResult.load(out / "results.json"), out)
+    body = measure(out, width, tmp_path)
+    assert width - 20 <= int(body["data-client"]) <= width, body
+    assert body.get("data-scroll") == body.get("data-client"), body
+    assert body.get("data-first") == "Executive summary" and body.get("data-sections") == "9"

@@ -240,7 +240,7 @@ def _bar(chart: Chart, uid: str) -> Markup:
     for t in ticks:
         tick_text.text(sx(t), bottom + 16, tick_label(t))
     svg.text(left + plot_w / 2, bottom + 38, chart.y_label, anchor="middle", weight="bold")
-    labels, bars, values = svg.group(anchor="end"), svg.group(attrs=f'fill="{OKABE_ITO[0]}"'), svg.group(size=11)
+    labels, bars, value_text = svg.group(anchor="end"), svg.group(attrs=f'fill="{OKABE_ITO[0]}"'), svg.group(size=11)
     whiskers = []
     for i, (label, value, low, high) in enumerate(rows):
         y = top + i * row_h
@@ -256,7 +256,7 @@ def _bar(chart: Chart, uid: str) -> Markup:
             a, b, mid = sx(low), sx(high), y + row_h / 2
             whiskers.append(f"M{_n(a)} {_n(mid - 5)}v10m0-5H{_n(b)}m0-5v10")  # low cap, the interval, high cap
             end = max(end, a, b)
-        values.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}")
+        value_text.text(end + 6, y + row_h / 2 + 4, f"{value:.3g}")
     if whiskers:  # every error bar in one path: they carry no tooltip of their own (the bar's has the interval)
         svg.add(f'<path d="{"".join(whiskers)}" fill="none" stroke="#000" stroke-width="1.5"/>')
     ci = any(r[2] is not None for r in rows)

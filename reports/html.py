@@ -15,7 +15,17 @@ import yaml
 
 from audit.results import AuditResult, Case, ProbeResult
 from reports import summary, view
-from reports.charts import ATTRIBUTION_STEPS, attribution_class, attribution_css, attribution_step, chart_table, drawn_note, max_abs, number, render_chart
+from reports.charts import (
+    ATTRIBUTION_STEPS,
+    attribution_class,
+    attribution_css,
+    attribution_step,
+    chart_table,
+    drawn_note,
+    max_abs,
+    number,
+    render_chart,
+)
 
 MAX_TABLE_ROWS = 10
 """A table up to this long is shown whole; a longer one shows its first ``FOLDED_TABLE_ROWS`` rows, folded,

@@ -121,7 +121,7 @@ def test_nothing_is_lost_without_a_link_to_where_it_now_is(default: tuple[AuditR
     assert "data/explanations.jsonl" in linked
     saved = [json.loads(x) for x in (out / "data/explanations.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(e["text"], e.get("scores")) for e in saved] == [(e["text"], e.get("scores")) for e in result.explanations]
-    rows = re.findall(r'<div class="tokens">(.*?)</div>', html, re.S)
+    rows = re.findall(r'<div class="tokens">(.*?)</div>', html, re.DOTALL)
     for e in result.explanations:  # every word of every explained side is in the page, shaded or bare
         if e.get("words"):
             row = " ".join(w for w in e["words"])

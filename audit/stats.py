@@ -1,7 +1,9 @@
 """Statistics helpers: intervals, tests and multiple-comparison control.
 
 Thin, explicit wrappers over SciPy so that every probe reports uncertainty the same way and
-degenerate samples (empty, one value, constant) give a defined answer instead of an exception.
+degenerate samples (empty, one value, constant) give a defined answer instead of an exception. SciPy's stats
+module is imported by the functions that use it (0.7 s): the CLI, gates and reports import this module's
+constants at every start.
 """
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats as _st
 
 CONFIDENCE = 0.95
 MIN_CASES = 10
@@ -46,6 +47,8 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     """Wilson score interval for a binomial proportion (good at small n and near 0 or 1)."""
     if n <= 0:
         return (math.nan, math.nan)
+    from scipy import stats as _st
+
     z = float(_st.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
     p = successes / n
     denom = 1.0 + z * z / n
@@ -60,6 +63,8 @@ def binomial_test(successes: int, n: int, p: float = 0.5) -> float:
     """Two-sided exact binomial test p-value (1.0 for an empty sample)."""
     if n <= 0:
         return 1.0
+    from scipy import stats as _st
+
     return float(_st.binomtest(successes, n, p).pvalue)
 
 
@@ -93,6 +98,8 @@ def wilcoxon_signed_rank(differences: Sequence[float] | np.ndarray) -> float:
     d = d[np.isfinite(d)]
     if d.size == 0 or np.allclose(d, 0.0, atol=1e-12):
         return 1.0
+    from scipy import stats as _st
+
     return float(_st.wilcoxon(d, zero_method="zsplit").pvalue)
 
 
@@ -101,6 +108,8 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     p = np.asarray(p_values, dtype=float)
     if p.size == 0:
         return []
+    from scipy import stats as _st
+
     return [float(q) for q in _st.false_discovery_control(np.clip(p, 0.0, 1.0), method="bh")]
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from audit import lazy_model
 from audit.cache import OutputCache
 from audit.engine import Batch, Engine, pick_device, pick_dtype
 from audit.errors import AuditError, unknown_name
@@ -73,10 +74,21 @@ class AuditedModel:
     capabilities: frozenset[str] = frozenset()
 
     def __init__(self, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine) -> None:
-        self.model = model
+        self._model: Any = model
         self.tokenizer = tokenizer
         self.info = info
         self.engine = engine
+
+    @property
+    def model(self) -> PreTrainedModel:
+        """The torch model; a lazy one (``audit.lazy_model``) is built here, on first use."""
+        if isinstance(self._model, lazy_model.LazyModel):
+            self._model = self._model.resolve()
+        return self._model
+
+    @model.setter
+    def model(self, model: PreTrainedModel) -> None:
+        self._model = model
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -813,13 +825,12 @@ def load(
 
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
-    auto_cls = getattr(transformers, _AUTO_CLASSES[task])
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
     kwargs["use_safetensors"] = None if allow_pickle else True
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
+        hf_config = transformers.AutoConfig.from_pretrained(r.path, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a config it cannot read
         raise AuditError(f"{r.path / 'config.json'} is not a valid {config.get('model_type')} config "
                          f"({str(exc).splitlines()[0][:160]}); re-save the model with save_pretrained") from None
@@ -827,20 +838,36 @@ def load(
         tokenizer = AutoTokenizer.from_pretrained(r.path, use_fast=True, trust_remote_code=trust_remote_code, local_files_only=True)
     except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
-    try:
-        model, loading = _from_pretrained(auto_cls, r.path, kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RecursionError is a RuntimeError
-        mismatch = _shape_mismatch(auto_cls, r.path, weights) if "mismatched" in str(exc) else None
-        if mismatch:
-            raise AuditError(f"{spec}: {mismatch}; make config.json match the weights (hidden_size, num_labels, vocab_size …) "
-                             "or re-save the model with save_pretrained") from None
-        raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
+
+    def build() -> tuple[torch.nn.Module, dict[str, Any]]:
+        auto_cls = getattr(transformers, _AUTO_CLASSES[task])  # imports the modeling code: only when building
+        try:
+            built, report = _from_pretrained(auto_cls, r.path, kwargs)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RecursionError is a RuntimeError
+            mismatch = _shape_mismatch(auto_cls, r.path, weights) if "mismatched" in str(exc) else None
+            if mismatch:
+                raise AuditError(f"{spec}: {mismatch}; make config.json match the weights (hidden_size, num_labels, vocab_size …) "
+                                 "or re-save the model with save_pretrained") from None
+            raise AuditError(f"could not load the model weights from {spec} ({str(exc).splitlines()[0][:200]})") from None
+        return (built.eval().to(dev) if device_map is None else built.eval()), report
+
+    files = file_digests(r.path, weights)
+    # built on first use when an earlier build of the same files recorded its facts (remote code and device maps: now)
+    facts_key = (lazy_model.facts_key({"weights": weights_sha, "files": files, "task": task, "kwargs": kwargs})
+                 if store is not None and device_map is None and not trust_remote_code else None)
+    outputs = OutputCache(store) if store is not None else None  # one cache for the facts record and the engine
+    facts = lazy_model.recall(outputs, facts_key) if facts_key and outputs is not None else None
+    model: Any
+    if facts is None:
+        model, loading = build()
+    else:
+        model, loading = lazy_model.LazyModel(facts, hf_config, build), facts.loading
     missing, unexpected = _loading_problems(loading, task, detected, guessed)
     warnings: list[str] = []
     if missing or unexpected:
         listing = _weights_listing(missing, unexpected)
         if not allow_missing_weights:
-            raise AuditError(f"{spec}: the weights do not match the {type(model).__name__} architecture ({listing}); "
+            raise AuditError(f"{spec}: the weights do not match the {lazy_model.describe(model).architecture} architecture ({listing}); "
                              "missing tensors would be random — re-save the model, or pass --allow-missing-weights to audit it anyway")
         warnings.append(f"weights do not match the architecture ({listing}); missing tensors are randomly initialised — "
                         "this audit describes that partly random model (--allow-missing-weights)")
@@ -848,18 +875,17 @@ def load(
         unused = sorted(loading.get("unexpected_keys") or ())
         head_why += f"; the weights hold tensors the encoder does not use ({_few(unused)}), probably that head" if unused else ""
         warnings.append(f"head: {head_why}")
-    if device_map is None:
-        model.eval().to(dev)
-    else:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
-        model.eval()
+    if device_map is not None:  # spread over the GPUs (and CPU) by Accelerate; inputs go where the embeddings live
         dev = next(model.get_input_embeddings().parameters()).device
-    loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": file_digests(r.path, weights)}
+    if facts is None and facts_key and outputs is not None and not missing:
+        lazy_model.remember(outputs, facts_key, lazy_model.facts_of(model, loading))
+    loaded = {"weights": tensor_digest(model) if missing else weights_sha, "files": files}
     return _assemble(
         model, tokenizer, config=config, spec=r.spec, source=r.source, path=str(r.path), task=task, head=head_why,
         st=(is_st, pooling, normalize, st_max), identity=loaded, device=dev, dtype=dt, max_length=max_length,
         batch_size=batch_size, token_budget=token_budget, cache_dir=cache_dir, use_cache=use_cache, labels=labels,
         progress=progress, revision=r.revision or revision, license=_license(r.path), weights_sha=weights_sha,
-        missing=missing, unexpected=unexpected, warnings=warnings,
+        missing=missing, unexpected=unexpected, warnings=warnings, outputs=outputs,
         provenance=("packaged all-MiniLM-L6-v2, weights SHA-256 verified against the pinned hash" if r.source == "default"
                     else f"hub cache snapshot {r.path}" if r.boundary != r.path else ""),
     )
@@ -912,7 +938,7 @@ def _assemble(
     dtype: torch.dtype, max_length: int | None, batch_size: int | None, token_budget: int | None,
     cache_dir: str | os.PathLike[str] | None, use_cache: bool, labels: dict[str, Sequence[str]] | None, progress: bool,
     revision: str | None, license: str | None, weights_sha: str | None, missing: tuple[str, ...] = (),
-    unexpected: tuple[str, ...] = (), warnings: Sequence[str] = (), provenance: str = "",
+    unexpected: tuple[str, ...] = (), warnings: Sequence[str] = (), provenance: str = "", outputs: OutputCache | None = None,
 ) -> AuditedModel:
     """The checks and the adapter shared by a folder and a model in memory: tokenizer against the embedding
     matrix, the one length limit, the labels, the fingerprint, the model info."""
@@ -921,8 +947,8 @@ def _assemble(
     if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
         raise AuditError(f"{spec} has no tokenizer vocabulary (tokenizer.json or vocabulary files), so every word would be "
                          "unknown; save the tokenizer into the folder with tokenizer.save_pretrained")
-    emb = model.get_input_embeddings()
-    rows = getattr(emb, "num_embeddings", None)
+    built = lazy_model.describe(model)
+    rows = built.embedding_rows
     if rows is not None and len(tokenizer) > rows:
         raise AuditError(f"{spec}: the tokenizer has {len(tokenizer):,} tokens but the model's embedding matrix has only "
                          f"{rows:,} rows, so ids from {rows:,} up would crash or read another token's vector — use the "
@@ -942,15 +968,15 @@ def _assemble(
                       "device": device.type, "max_length": limit, "versions": versions()})
     engine = Engine(tokenizer, fingerprint=fp, device=device, dtype=dtype, max_length=limit,
                     token_budget=token_budget, batch_size=batch_size,
-                    cache=OutputCache(cache_dir if cache_dir is not None else _cache_root()) if use_cache else None,
+                    cache=outputs if outputs is not None else OutputCache(cache_dir if cache_dir is not None else _cache_root()) if use_cache else None,
                     progress=progress)
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = engine.pad_id  # heads that pick the last non-pad token (GPT-2 classifiers) need it
     info = ModelInfo(
         spec=spec, source=source, path=path, task=task,  # type: ignore[arg-type]
-        architecture=type(model).__name__,
+        architecture=built.architecture,
         fingerprint=fp,
-        parameters=int(sum(p.numel() for p in model.parameters())),
+        parameters=built.parameters,
         dtype=str(dtype).replace("torch.", ""),
         device=str(device),
         max_length=limit,

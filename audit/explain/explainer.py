@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job, score_rows
+from audit.explain.cases import COMPLETENESS_TOL, explain_cases  # noqa: F401 - explain_cases re-exported
 from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
 from audit.explain.methods import PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.names import METHODS
@@ -23,8 +23,6 @@ from audit.models import AuditedModel
 from audit.results import Case, _clean
 
 BASELINES = ("pad", "mask")
-COMPLETENESS_TOL = 0.05
-"""Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""
 MAX_STEP_FACTOR = 8
 """n_steps is doubled at most until it reaches this multiple of the starting count."""
 FLOAT_FLOOR = 1e-6
@@ -334,31 +332,6 @@ def _explanation(head: Head, job: Job, value: float, base_value: float, attribut
                        truncated=job.enc.truncated)
 
 
-CASE_STEPS = 16
-"""IG steps for the runner's cases: Gauss–Legendre with 16 nodes differs from 50 by under 4% of the top word score
-on the default model (bench/bench_explain.py), and any example whose completeness gap exceeds the tolerance is
-re-run with more steps anyway."""
-
-
-def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "ig", max_cases: int = 64,
-                  n_steps: int = CASE_STEPS, completeness_tol: float = COMPLETENESS_TOL) -> list[dict[str, Any]]:
-    """Explain the probes' telling cases (and each counterfactual pair, for the same target) in one batched
-    call; returns JSON-ready dicts for AuditResult.explanations. Long texts are truncated (and say so); a
-    case the model cannot explain (e.g. a target it does not have) gets an ``error`` instead."""
-    cases = list(cases)[:max_cases]
-    if not cases:
-        return []
-    _methods(method)
-    cache, key = model.engine.cache, _cases_key(model, cases, method, n_steps, completeness_tol)
-    cached = cache.get_json(key)
-    if isinstance(cached, list):
-        model.engine.stats.explanations_cached += len(cached)
-        return cached
-    out = _explain_cases(model, cases, method, n_steps, completeness_tol)
-    cache.put_json(key, out)
-    return out
-
-
 def _no_contrast(head: Head, e: Explanation) -> str:
     return head.contrast_skipped or (f"no contrastive decomposition: the two sides share under {MIN_SHARED:.0%} of their "
                                      "tokens (not token-aligned); each side is explained on its own")
@@ -373,23 +346,6 @@ def _contrast_row(c: Contrast) -> dict[str, Any]:
             "n_steps", "converged")
     d = c.to_dict()
     return {**{k: d[k] for k in keep}, "summary": contrast_summary(c)}
-
-
-def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps: int, completeness_tol: float) -> str:
-    """Everything the rows depend on: the model (fingerprint, device, dtype), the library versions, the settings
-    and every case in order (the faithfulness summary is over the whole set)."""
-    import json
-
-    import captum
-
-    import audit
-    from audit.cache import make_key
-
-    engine = model.engine
-    return make_key("explain_cases/2", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
-                    captum.__version__, torch.__version__, method, repr(n_steps), repr(float(completeness_tol)),
-                    json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases],
-                               sort_keys=True, default=str))
 
 
 def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps: int,

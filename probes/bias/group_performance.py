@@ -13,7 +13,6 @@ import math
 from typing import Any, cast
 
 import numpy as np
-from scipy import stats as st
 
 from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError, unknown_name
@@ -253,6 +252,8 @@ class GroupPerformanceProbe(Probe):
     def _column(self, col: str, values: list[str | None], y: np.ndarray, pred: np.ndarray, probs: np.ndarray,
                 labels: tuple[str, ...], target: int, classes: list[int], warnings: list[str]) -> dict[str, Any]:
         """Per-group rows, per-class rates, disparities and charts for one group column."""
+        from scipy import stats as st  # imported here: 0.7 s a cached re-run skips
+
         have = np.array([v is not None for v in values])
         names = sorted({v for v in values if v is not None})
         g_all = np.array([v if v is not None else "" for v in values], dtype=object)

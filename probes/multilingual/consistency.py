@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats as st
 
 from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError
@@ -214,6 +213,8 @@ class ConsistencyProbe(Probe):
 
     # ---- labelled dataset -------------------------------------------------------------------------
     def _dataset(self, model, data: dict[str, list[Any]], probs: np.ndarray) -> ProbeResult:
+        from scipy import stats as st  # imported here: 0.7 s a cached re-run skips
+
         y = np.array([model.label_index(_label(v)) for v in data["label"]], dtype=np.int64)
         pred = probs.argmax(1)
         lang = np.array([str(x) for x in data["lang"]])

@@ -76,6 +76,8 @@ def main() -> None:
               f"{r['throughput']['forward_calls']} |")
     print(f"re-run served {warm['throughput']['cache_hits']} outputs and {warm['throughput'].get('explanations_cached', 0)} "
           f"explanations from the cache; results identical to the cold run (timings aside)")
+    print(f"re-run {warm_wall:.2f} s vs cold {cold_wall:.2f} s: {cold_wall / warm_wall:.2f}× faster (goal ≥ 8×: "
+          f"{'met' if cold_wall / warm_wall >= 8 else 'not met'})")
     summary("whole default audit, cold", f"{cold_wall:.1f} s, peak RSS {cold_peak:.0f} MiB", note=f"{device}, `audit run` in a fresh process")
     summary("re-run of the same audit from the cache", f"{warm_wall:.1f} s", f"cold {cold_wall:.1f} s", cold_wall / warm_wall,
             note=f"identical results; in-process {ct['total']:.1f} → {wt['total']:.1f} s")

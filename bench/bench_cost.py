@@ -31,15 +31,34 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRST_FORWARD = """
 import sys, time
 start = float(sys.argv[1])
+def mark(stage):
+    print(f"STAGE {stage} {time.time() - start:.3f}", file=sys.stderr, flush=True)
+mark("interpreter")
 from audit import engine
-inner = engine.Engine._forward
+mark("torch")
 def first(self, *a, **k):
-    print(f"FIRST_FORWARD_S {time.time() - start:.3f}", file=sys.stderr, flush=True)
+    mark("first_forward")
     raise SystemExit(0)
 engine.Engine._forward = first
+from audit import runner
+def timed(name, fn):
+    def wrapper(*a, **k):
+        mark(name + "_start")
+        try:
+            return fn(*a, **k)
+        finally:
+            mark(name + "_end")
+    return wrapper
+runner.load = timed("load", runner.load)
+runner.build_probes = timed("probes", runner.build_probes)
 from audit.cli import main
+mark("cli")
 sys.exit(main(sys.argv[2:]))
 """
+STAGES = (("interpreter", "interpreter start"), ("torch", "import torch (audit.engine)"), ("cli", "the rest of the CLI's imports"),
+          ("load_start", "parse, check the out folder, runner set-up"), ("load_end", "model load (transformers, modeling code, weights)"),
+          ("probes_start", "between load and probe set-up"), ("probes_end", "probe classes, parameters, validation"),
+          ("first_forward", "first probe up to its first forward pass (inputs, tokenising)"))
 
 
 def audit(args: list[str], cache: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -112,15 +131,27 @@ def main() -> None:
         proc = subprocess.run([sys.executable, "-c", FIRST_FORWARD, str(t0), "run", "default", *default_sel, "--quiet",
                                "--no-explain", "--out", str(tmp / "out-ff"), *device], env=env, capture_output=True,
                               text=True, cwd=ROOT)
-        found = re.search(r"FIRST_FORWARD_S (\S+)", proc.stderr)
-        if not found:
+        marks = {m.group(1): float(m.group(2)) for m in re.finditer(r"STAGE (\S+) (\S+)", proc.stderr)}
+        if "first_forward" not in marks:
             sys.exit(f"no forward pass seen:\n{proc.stderr[-2000:]}")
-        first = float(found.group(1))
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch, transformers"], check=True, env=env)
-        floor = time.perf_counter() - t0
+        first = marks["first_forward"]
+        floors = {}
+        for name, code in (("plain", "import torch, transformers"),
+                           ("modeling", "import torch, transformers.models.bert.modeling_bert")):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env=env)
+            floors[name] = time.perf_counter() - t0
+        floor = floors["plain"]
         print(f"3. cold `audit run default {' '.join(default_sel)}`: first forward pass after {first:.2f} s; "
-              f"`import torch, transformers` alone takes {floor:.2f} s ({first / floor:.2f}× the floor)")
+              f"`import torch, transformers` alone takes {floor:.2f} s ({first / floor:.2f}× the floor); with BERT's "
+              f"modeling code {floors['modeling']:.2f} s (fresh processes)")
+        print("| stage before the first forward pass | s | ends at s |")
+        print("|---|---:|---:|")
+        previous = 0.0
+        for key, words in STAGES:
+            if key in marks:
+                print(f"| {words} | {marks[key] - previous:.2f} | {marks[key]:.2f} |")
+                previous = marks[key]
         summary("time to the first forward pass of a cold audit run", f"{first:.2f} s", f"import torch+transformers {floor:.2f} s",
                 floor / first)
 

@@ -24,6 +24,7 @@ group, term (a CSV/JSONL/Parquet file, a cached hub dataset, a ``datasets.Datase
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zlib
@@ -155,16 +156,28 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def _country(code: str, axis: str) -> str:
+@functools.lru_cache(maxsize=1)
+def _territories() -> dict[str, str]:
+    """CLDR's English territory names, read once per process (each probe that loads the lexicon asks again)."""
     from babel import Locale
 
-    names = Locale("en").territories
+    return dict(Locale("en").territories)
+
+
+def _country(code: str, axis: str) -> str:
+    names = _territories()
     if code not in names:
         raise AuditError(f"axis {axis!r}: {code!r} is not a CLDR territory code{did_you_mean(code, names)}; use codes such as DE, NG, IN")
     return str(names[code])
 
 
 def faker_names(locale: str, k: int, seed: int, axis: str) -> list[str]:
+    return list(_faker_names(locale, k, seed, axis))
+
+
+@functools.lru_cache(maxsize=256)
+def _faker_names(locale: str, k: int, seed: int, axis: str) -> tuple[str, ...]:
+    """Drawn once per process for each (locale, count, seed): a Faker instance costs about 0.1 s to set up."""
     from faker import Faker
     from faker.config import AVAILABLE_LOCALES
 
@@ -179,7 +192,7 @@ def faker_names(locale: str, k: int, seed: int, axis: str) -> list[str]:
             names.append(name)
         if len(names) == k:
             break
-    return names
+    return tuple(names)
 
 
 def _group(axis_name: str, axis: dict[str, Any], name: str, spec: Any, seed: int) -> Group:

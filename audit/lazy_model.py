@@ -8,6 +8,7 @@ the files' contents (weights SHA-256 and every config and tokenizer file), the l
 versions and the toolkit's own code, so it is exact; and when the model is built after all, its facts are
 checked against the record.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from audit.errors import AuditError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
+    from transformers import PreTrainedModel
 
     from audit.cache import OutputCache
 
@@ -35,13 +36,19 @@ class ModelFacts:
     loading: dict[str, list[Any]]
 
 
-def facts_of(model: torch.nn.Module, loading: dict[str, Any] | None = None) -> ModelFacts:
+def facts_of(model: PreTrainedModel, loading: dict[str, Any] | None = None) -> ModelFacts:
     """The facts of a built model (``loading``: transformers' report of missing, unexpected, mismatched tensors)."""
     rows = getattr(model.get_input_embeddings(), "num_embeddings", None)
-    report = {k: sorted([str(x) for x in v] if isinstance(v, (tuple, list)) else str(v) for v in (loading or {}).get(k) or ())
-              for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}  # JSON-ready, in a fixed order
-    return ModelFacts(type(model).__name__, int(sum(p.numel() for p in model.parameters())),
-                      None if rows is None else int(rows), report)
+    report = {
+        k: sorted([str(x) for x in v] if isinstance(v, (tuple, list)) else str(v) for v in (loading or {}).get(k) or ())
+        for k in ("missing_keys", "unexpected_keys", "mismatched_keys")
+    }  # JSON-ready, in a fixed order
+    return ModelFacts(
+        type(model).__name__,
+        int(sum(p.numel() for p in model.parameters())),
+        None if rows is None else int(rows),
+        report,
+    )
 
 
 def describe(model: Any) -> ModelFacts:
@@ -55,8 +62,12 @@ def facts_key(parts: dict[str, Any]) -> str:
     from audit.fingerprint import versions
     from audit.probe_cache import code_fingerprint
 
-    return make_key(FORMAT, json.dumps(parts, sort_keys=True, default=str), json.dumps(versions(), sort_keys=True),
-                    code_fingerprint())
+    return make_key(
+        FORMAT,
+        json.dumps(parts, sort_keys=True, default=str),
+        json.dumps(versions(), sort_keys=True),
+        code_fingerprint(),
+    )
 
 
 def recall(cache: OutputCache, key: str) -> ModelFacts | None:
@@ -77,18 +88,22 @@ class LazyModel:
     """Stands in for the torch model until an adapter touches ``model``: ``resolve()`` builds it once and checks it
     against the recorded facts. ``config`` is the model's configuration, read from config.json without building."""
 
-    def __init__(self, facts: ModelFacts, config: Any, build: Callable[[], tuple[torch.nn.Module, dict[str, Any]]]) -> None:
+    def __init__(
+        self, facts: ModelFacts, config: Any, build: Callable[[], tuple[PreTrainedModel, dict[str, Any]]]
+    ) -> None:
         self.facts = facts
         self.config = config
         self._build = build
 
-    def resolve(self) -> torch.nn.Module:
+    def resolve(self) -> PreTrainedModel:
         model, loading = self._build()
         built = facts_of(model, loading)
         if built != self.facts:
-            raise AuditError(f"the model built from the files differs from the record of their last build ({built.architecture}, "
-                             f"{built.parameters:,} parameters; recorded {self.facts.architecture}, {self.facts.parameters:,}): "
-                             "were the files changed during the run? run the audit again")
+            raise AuditError(
+                f"the model built from the files differs from the record of their last build ({built.architecture}, "
+                f"{built.parameters:,} parameters; recorded {self.facts.architecture}, {self.facts.parameters:,}): "
+                "were the files changed during the run? run the audit again"
+            )
         if getattr(model.config, "pad_token_id", None) is None:  # set on the stand-in's config by the adapter's set-up
             model.config.pad_token_id = getattr(self.config, "pad_token_id", None)
         return model

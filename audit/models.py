@@ -839,7 +839,7 @@ def load(
     except (OSError, ValueError, TypeError, RecursionError) as exc:
         raise AuditError(f"could not load a tokenizer from {spec} ({str(exc).splitlines()[0][:200]}); the folder needs tokenizer files") from None
 
-    def build() -> tuple[torch.nn.Module, dict[str, Any]]:
+    def build() -> tuple[PreTrainedModel, dict[str, Any]]:
         auto_cls = getattr(transformers, _AUTO_CLASSES[task])  # imports the modeling code: only when building
         try:
             built, report = _from_pretrained(auto_cls, r.path, kwargs)

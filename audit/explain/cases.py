@@ -1,6 +1,7 @@
 """The runner's entry point to explanations: the telling cases, served from the output cache when they were explained
 before. Kept apart from the explainer so that a re-run served from the cache imports neither captum nor the
 attribution code (seconds at every start)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ on the default model (bench/bench_explain.py), and any example whose completenes
 re-run with more steps anyway."""
 
 
-def explain_cases(model: AuditedModel, cases: Sequence[Case], *, method: str = "ig", max_cases: int = 64,
-                  n_steps: int = CASE_STEPS, completeness_tol: float = COMPLETENESS_TOL) -> list[dict[str, Any]]:
+def explain_cases(
+    model: AuditedModel,
+    cases: Sequence[Case],
+    *,
+    method: str = "ig",
+    max_cases: int = 64,
+    n_steps: int = CASE_STEPS,
+    completeness_tol: float = COMPLETENESS_TOL,
+) -> list[dict[str, Any]]:
     """Explain the probes' telling cases (and each counterfactual pair, for the same target) in one batched
     call; returns JSON-ready dicts for AuditResult.explanations. Long texts are truncated (and say so); a
     case the model cannot explain (e.g. a target it does not have) gets an ``error`` instead."""
@@ -52,7 +60,16 @@ def _cases_key(model: AuditedModel, cases: Sequence[Case], method: str, n_steps:
     from audit.cache import make_key
 
     engine = model.engine
-    return make_key("explain_cases/3", engine.fingerprint, str(engine.device), str(engine.dtype), audit.__version__,
-                    version("captum"), version("torch"), method, repr(n_steps), repr(float(completeness_tol)),
-                    json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases],
-                               sort_keys=True, default=str))
+    return make_key(
+        "explain_cases/3",
+        engine.fingerprint,
+        str(engine.device),
+        str(engine.dtype),
+        audit.__version__,
+        version("captum"),
+        version("torch"),
+        method,
+        repr(n_steps),
+        repr(float(completeness_tol)),
+        json.dumps([[c.text, c.pair, c.target, c.reason, c.score, c.meta] for c in cases], sort_keys=True, default=str),
+    )

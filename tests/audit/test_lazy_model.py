@@ -1,5 +1,6 @@
 """The model is built on first use when an earlier build of the same files recorded its facts: identical model info,
 identical outputs once built, a rebuild for any change to the files, and a cached re-run that never builds it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,11 +76,25 @@ def test_a_cached_rerun_never_builds_the_model(tiny_path, tmp_path):  # type: ig
     """`audit run` twice in fresh processes: the second serves every probe from the cache and never imports the
     model's modeling code (the first build imported it)."""
     probe = "bias.pronoun_occupation"
-    wrapper = ("import sys\nfrom audit.cli import main\ncode = main(sys.argv[1:])\n"
-               "print('BUILT', 'transformers.models.bert.modeling_bert' in sys.modules)\nsys.exit(code)")
+    wrapper = (
+        "import sys\nfrom audit.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('BUILT', 'transformers.models.bert.modeling_bert' in sys.modules)\nsys.exit(code)"
+    )
     env = {**os.environ, "TRANSFORMER_AUDIT_CACHE": str(tmp_path / "c"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-c", wrapper, "run", str(tiny_path("bert-mlm")), "--probe", probe, "--quiet",
-            "--max-cases", "8", "--out", str(tmp_path / "out")]
+    args = [
+        sys.executable,
+        "-c",
+        wrapper,
+        "run",
+        str(tiny_path("bert-mlm")),
+        "--probe",
+        probe,
+        "--quiet",
+        "--max-cases",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     runs = [subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT) for _ in range(2)]
     for r in runs:
         assert r.returncode in (0, 1, 4), r.stderr[-2000:]

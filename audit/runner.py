@@ -135,6 +135,7 @@ def run(spec: RunSpec, *, progress: bool | Progress = True) -> AuditResult:
         if str(explain) not in METHODS:
             raise unknown_name("explanation method", str(explain), METHODS)
     baseline = spec.read_baseline()
+    resolve(list(spec.probes or []), list(spec.suites or []))  # a misspelt probe or suite fails before the model loads
     t0 = time.perf_counter()
     seed_everything(seed)
     bar = progress if isinstance(progress, Progress) else Progress(

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from audit.errors import AuditError
 from audit.results import AuditResult, Case, Chart, Gate, Metric, ModelInfo, ProbeResult
 
-if TYPE_CHECKING:  # pragma: no cover - importing models costs torch; `audit --version` stays fast
-    from audit.models import AuditedModel
+if TYPE_CHECKING:  # pragma: no cover - importing the adapters costs torch; `audit --version` stays fast
+    from audit.tasks.base import AuditedModel
     from audit.progress import Progress
     from audit.run_spec import RunSpec
 
@@ -18,12 +18,12 @@ __all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "Mode
 
 
 def load(spec: Any = "default", **kwargs: Any) -> AuditedModel:
-    """Load a model spec into an adapter (:func:`audit.models.load`), or wrap a model in memory: a Pipeline,
-    a PreTrainedModel with ``tokenizer=``, a SentenceTransformer (:func:`audit.models.adapt`)."""
+    """Load a model spec into an adapter (:func:`audit.loading.load`), or wrap a model in memory: a Pipeline,
+    a PreTrainedModel with ``tokenizer=``, a SentenceTransformer (:func:`audit.loading.adapt`)."""
     import os
 
-    from audit.models import adapt
-    from audit.models import load as _load
+    from audit.loading import adapt
+    from audit.loading import load as _load
 
     return _load(str(spec), **kwargs) if isinstance(spec, (str, os.PathLike)) else adapt(spec, **kwargs)
 

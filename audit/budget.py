@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from audit.errors import AuditError
+from audit.errors import AuditError, BudgetExceeded
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
+    from audit.tasks.base import AuditedModel
     from audit.results import ProbeResult
     from probes.base import Probe
 
@@ -22,15 +22,6 @@ NOT_RUN = "Not run:"
 TOKENS_PER_CASE = 2048
 """``--max-cases N`` alone caps each probe at N × 2,048 tokens through the model: a case is a small group of
 inputs (a sentence pair scored token by token, a pair of inputs at a 1,024-token limit)."""
-
-
-class BudgetExceeded(AuditError):
-    """A ``map`` call would take the probe past its token budget (raised before any forward pass)."""
-
-    def __init__(self, needed: int, spent: int, limit: int) -> None:
-        self.needed, self.spent, self.limit = needed, spent, limit
-        super().__init__(f"this step needs {needed:,} more tokens through the model, {spent:,} are spent, "
-                         f"and the budget is {limit:,}")
 
 
 def token_budget(max_tokens: int | None, max_cases: int | None) -> int | None:

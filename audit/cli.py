@@ -282,7 +282,7 @@ def _extra_outputs(out: Path, paths: dict[str, str | None], inputs: list[Any]) -
 
 def _dry_run(spec: RunSpec) -> int:
     from audit import dryrun
-    from audit.models import load
+    from audit.loading import load
     from audit.runner import build_probes
 
     m = load(spec.model, task=spec.task, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, use_cache=False,

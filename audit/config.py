@@ -789,7 +789,7 @@ def _model_card(doc: _Doc, parsed: _ConfigDoc) -> dict[str, Any]:
 
 
 def _validate(doc: _Doc, files: list[Path]) -> AuditConfig:
-    from audit.models import TASKS
+    from audit.tasks import TASKS
     from probes.base import registry, suites
 
     try:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from audit.engine import Engine, padded
-from audit.models import AuditedModel
+from audit.tasks.base import AuditedModel
 
 
 @dataclass(frozen=True)

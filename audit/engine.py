@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from audit.cache import OutputCache, make_key
-from audit.errors import AuditError
+from audit.errors import AuditError, BudgetExceeded
 from audit.long_text import LONG_TEXT_STRATEGIES
 
 PAD_MULTIPLE = 8
@@ -221,7 +221,7 @@ class Engine:
     @contextlib.contextmanager
     def limited(self, tokens: int) -> Any:
         """Within this block ``map`` computes at most ``tokens`` tokens in all (``spent`` counts them);
-        a call that would go past it raises ``audit.budget.BudgetExceeded`` before computing anything."""
+        a call that would go past it raises ``BudgetExceeded`` before computing anything."""
         self.limit, self.spent = int(tokens), 0
         try:
             yield self
@@ -265,8 +265,6 @@ class Engine:
         if self.limit is not None:
             needed = sum(len(ids[i]) for i in todo)
             if self.spent + needed > self.limit:
-                from audit.budget import BudgetExceeded
-
                 raise BudgetExceeded(needed, self.spent, self.limit)
         trials, rest = self._trials(todo, ids)
         queue = deque(trials or self._plan(rest, ids))

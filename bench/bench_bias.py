@@ -22,7 +22,7 @@ from summary import summary
 
 
 def bias_suite_on_default(device: str) -> None:
-    from audit.models import load
+    from audit.loading import load
     from probes import registry
 
     start = time.perf_counter()
@@ -62,7 +62,7 @@ def bias_suite_on_default(device: str) -> None:
 
 
 def classifier_throughput(size: str, device: str, n: int) -> None:
-    from audit.models import load
+    from audit.loading import load
     from audit.testing import build, minilm_tokenizer
     from probes.bias.lexicon import load_lexicon
 

@@ -50,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     from transformers import pipeline
 
-    from audit.models import load
+    from audit.loading import load
 
     texts = mixed_texts(args.n)
     folder = build_model(args.size, tempfile.mkdtemp())

@@ -40,7 +40,7 @@ def sentences(n: int) -> list[str]:
 
 def one_per_call(model, texts: list[str], n_steps: int = 50) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
     """transformers-interpret style: one text per call, a separate forward pass to find the target."""
-    from audit.explain.targets import head_for
+    from audit.tasks import explanation_head as head_for
     from audit.explain.words import special_ids
 
     head = head_for(model)
@@ -76,7 +76,7 @@ def pairs_one_per_call(model, texts: list[str], pairs: list[str], n_steps: int =
     """What a per-pair loop does for the same output: per pair, fix the target, attribute each side against
     [PAD] and the gap from the token-aligned counterfactual, three captum calls of one row each."""
     from audit.explain.contrast import align
-    from audit.explain.targets import head_for
+    from audit.tasks import explanation_head as head_for
     from audit.explain.words import special_ids
 
     head = head_for(model)
@@ -126,7 +126,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from audit.explain import explain, explain_cases
-    from audit.models import load
+    from audit.loading import load
 
     model = load(args.model, progress=False, use_cache=False)
     texts = sentences(args.n)

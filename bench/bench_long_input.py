@@ -58,7 +58,7 @@ def suite(model) -> None:
 
 
 def windows(n_texts: int, n_tokens: int) -> None:
-    from audit.models import load
+    from audit.loading import load
     from probes.long_input import haystack
     from probes.long_input.texts import NEEDLES
 
@@ -87,7 +87,7 @@ def windows(n_texts: int, n_tokens: int) -> None:
 
 
 def memory(n_tokens: int = 8192) -> None:
-    from audit.models import load
+    from audit.loading import load
     from probes.long_input import haystack
 
     print(f"\n== peak memory for one {n_tokens}-token input (window_mean) ==")
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=2048)
     args = parser.parse_args()
-    from audit.models import load
+    from audit.loading import load
 
     start = time.perf_counter()
     model = load("default", progress=False, use_cache=False)

@@ -1,6 +1,6 @@
 """Achieved FLOP/s and model FLOP utilisation (MFU) of a bert-base-size encoder, as the audit engine runs it.
 
-The model is loaded through audit.models.load (SDPA attention, bf16 on a GPU by default) with random weights,
+The model is loaded through audit.loading.load (SDPA attention, bf16 on a GPU by default) with random weights,
 and a fixed batch (default 128 × 128 tokens on a GPU) goes through forward passes in the engine's own
 inference_mode + autocast. FLOPs are counted by torch.utils.flop_counter on one forward (matrix multiplies
 and attention), and checked against the closed form 2 · (non-embedding parameters) · tokens + attention.
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
     args = ap.parse_args()
 
-    from audit.models import load
+    from audit.loading import load
 
     m = load(build_model("base", tempfile.mkdtemp()), progress=False, use_cache=False, device=args.device, dtype=args.dtype)
     dev = m.engine.device

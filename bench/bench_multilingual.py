@@ -27,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from audit.models import load
+    from audit.loading import load
     from probes.multilingual import coverage, languages, segment
     from probes.multilingual.consistency import ConsistencyProbe
     from probes.multilingual.retrieval import RetrievalProbe

@@ -1,7 +1,7 @@
 """The probe framework: one base class, one verb, one result type.
 
 ``Probe.run(model) -> ProbeResult``. A probe never touches the torch model: it asks the adapter
-(``audit.models.AuditedModel``) for batched primitives on lists of texts, so the engine can batch,
+(``audit.tasks.AuditedModel``) for batched primitives on lists of texts, so the engine can batch,
 sort, cache and share forward passes across probes.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from audit.gates import MetricSpec, Threshold, apply
 from audit.results import Gate, Metric, ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
+    from audit.tasks.base import AuditedModel
 
 ENTRY_POINT_GROUP = "transformer_audit.probes"
 SHRINK_FROM = 64

@@ -30,7 +30,7 @@ def tiny_path(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny(tiny_path):
     """tiny(kind) -> a loaded adapter over a tiny model (no disk cache)."""
-    from audit.models import load
+    from audit.loading import load
 
     loaded: dict[str, object] = {}
 
@@ -45,6 +45,6 @@ def tiny(tiny_path):
 
 @pytest.fixture(scope="session")
 def default_model():
-    from audit.models import load
+    from audit.loading import load
 
     return load("default", progress=False, use_cache=False)

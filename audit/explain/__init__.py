@@ -1,6 +1,6 @@
 """Explanations with captum: batched, faithful attributions for every task head.
 
->>> from audit.models import load                                      # doctest: +SKIP
+>>> from audit.loading import load                                     # doctest: +SKIP
 >>> from audit.explain import explain, render_table                    # doctest: +SKIP
 >>> print(render_table(explain(load("default"), ["I love this film"])))  # doctest: +SKIP
 """

@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     from audit.explain.explainer import explain
     from audit.explain.render import render_html, render_table
-    from audit.models import load
+    from audit.loading import load
     from audit.results import check_output, write_atomic
 
     if args.pair is not None and len(args.text) != 1:

@@ -17,9 +17,12 @@ from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows,
 from audit.explain.methods import PER_EXAMPLE_SURROGATE, Options, Output, attribute
 from audit.explain.names import METHODS
 from audit.explain.result import Attribution, Explanation, ExplanationSet
-from audit.explain.targets import ClassifierHead, Head, Target, ZeroShotHead, head_for
+from audit.explain.targets import Head, Target
 from audit.explain.words import Encoded, encode_windows
-from audit.models import AuditedModel
+from audit.tasks import explanation_head
+from audit.tasks.base import AuditedModel
+from audit.tasks.text_classification import ClassifierHead
+from audit.tasks.zero_shot import ZeroShotHead
 from audit.results import Case, _clean
 
 BASELINES = ("pad", "mask")
@@ -106,7 +109,7 @@ def explain(
     if not completeness_tol > 0:
         raise AuditError(f"completeness_tol must be positive, got {completeness_tol}")
     base_id = _baseline_id(model, baseline)
-    head = head_for(model)
+    head = explanation_head(model)
     targets = _per_text(target, len(texts), "target")
     pair_list = _per_text(pairs, len(texts), "pairs") if pairs is not None else [None] * len(texts)
 
@@ -352,7 +355,7 @@ def _explain_cases(model: AuditedModel, cases: list[Case], method: str, n_steps:
                    completeness_tol: float) -> list[dict[str, Any]]:
     ok: list[int] = []
     errors: dict[int, str] = {}
-    head = head_for(model)
+    head = explanation_head(model)
     for i, c in enumerate(cases):
         try:  # checked one by one without the model, so one bad case does not sink the rest
             for t in (c.text, c.pair):

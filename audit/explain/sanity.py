@@ -21,7 +21,8 @@ import torch
 from scipy.stats import spearmanr
 
 from audit.errors import AuditError
-from audit.explain.targets import Head, head_for
+from audit.explain.targets import Head
+from audit.tasks import explanation_head
 from audit.stats import bootstrap_ci
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +59,7 @@ def randomised_head(head: Head, seed: int) -> tuple[Head, str]:
                     reset()
     adapter = copy.copy(head.adapter)
     adapter.model = model
-    return head_for(adapter), name
+    return explanation_head(adapter), name
 
 
 def rank_correlations(trained: Sequence[Sequence[float]], randomised: Sequence[Sequence[float]],

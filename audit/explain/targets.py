@@ -1,29 +1,20 @@
-"""What is attributed, for each task head: one differentiable scalar per example.
+"""What is attributed: one differentiable scalar per example, chosen by the task head.
 
 A ``Head`` turns a batch (input ids or input embeddings, with attention mask, position ids and token-type
 ids passed explicitly so the input, the baseline and every interpolation step share them) into the
-attributed quantity of each row. Choices, recorded in every explanation:
+attributed quantity of each row. This module holds what the heads share; each head's own target lives with
+its adapter in ``audit.tasks`` (its module docstring says what is attributed), and
+``audit.tasks.explanation_head`` picks it for an adapter.
 
-- every classification-like head (text classification, zero-shot, token classification, extractive QA): the
-  target's **log-odds**, F = log P(target) − log(1 − P(target)) = its logit minus the log-sum-exp of the other
-  labels' logits (the logit margin over the others; for two labels exactly z_target − z_other, for a multi-label
-  model the target's own logit, since its probability is a sigmoid). The probability shown as the prediction is
-  sigmoid(F(x)), so F(x) and F(x′) are in the units of the decision. A raw logit is not: softmax is
-  shift-invariant, so a word can raise the target's logit and still lower its probability when it raises
-  another label's more. Log-odds rather than log P: log P saturates at 0 for a confident prediction (0.99
-  and 0.999 differ by 0.009), the log-odds do not (4.6 vs 6.9), and a linear model stays linear in them;
-- zero-shot (the default model): the labels' logits are the cosines to every label's prototype centroid
-  divided by the temperature, exactly as the adapter decides (P = their softmax); the cosine to one centroid
-  alone carries only part of the margin that moves P(label);
-- sentence encoder: the **cosine** to a reference text's embedding (by default the text itself; no decision);
-- token classification: a label's **log-odds** at one token (over the labels there);
-- masked LM: the **log-probability** of a token at the first mask;
-- causal LM: the **log-probability** of the next token after the text;
-- extractive QA: the **log-odds that the answer starts** at the span's first token (start logits over the window's
-  context tokens and CLS, as the adapter scores spans; the best span, or the given answer's best occurrence),
-  in the window holding it; the end is reported in the prediction, not attributed;
-- sequence-to-sequence: the teacher-forced **log-probability of the whole target** (sum over its tokens, EOS
-  included), attributed to the encoder's input embeddings.
+Every classification-like head (text classification, zero-shot, token classification, extractive QA)
+attributes the target's **log-odds**, F = log P(target) − log(1 − P(target)) = its logit minus the
+log-sum-exp of the other labels' logits (the logit margin over the others; for two labels exactly
+z_target − z_other, for a multi-label model the target's own logit, since its probability is a sigmoid). The
+probability shown as the prediction is sigmoid(F(x)), so F(x) and F(x′) are in the units of the decision. A
+raw logit is not: softmax is shift-invariant, so a word can raise the target's logit and still lower its
+probability when it raises another label's more. Log-odds rather than log P: log P saturates at 0 for a
+confident prediction (0.99 and 0.999 differ by 0.009), the log-odds do not (4.6 vs 6.9), and a linear model
+stays linear in them.
 """
 from __future__ import annotations
 
@@ -35,18 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit.engine import Batch
 from audit.errors import AuditError
+from audit.engine import Batch
 from audit.explain.words import Encoded, encode
-from audit.models import (
-    AuditedModel,
-    CausalLM,
-    MaskedLM,
-    SentenceEncoder,
-    TextClassifier,
-    TokenClassifier,
-    ZeroShotClassifier,
-)
+from audit.tasks.base import AuditedModel
 
 
 @dataclass(frozen=True)
@@ -121,8 +104,7 @@ class Head:
         """The per-row ``reference`` forward argument (a zero column when the head uses none)."""
         if not self.uses_reference:
             return torch.zeros((len(targets), 1))
-        # a head that uses_reference gives every target one in resolve()
-        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)  # type: ignore[misc]
+        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)
 
     def encode(self, texts: Sequence[str], targets: Sequence[str | None], questions: Sequence[str | None] | None, *,
                truncate: bool, pairs: bool = False) -> list[Encoded]:
@@ -152,7 +134,8 @@ class Head:
         return set()
 
 
-def _rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+def gather_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[r, index[r]] for every row r."""
     return values.gather(1, index[:, None])[:, 0]
 
 
@@ -160,13 +143,15 @@ def log_odds(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """log P(index) − log(1 − P(index)) under softmax(logits) (−inf logits are excluded labels), computed as
     the target's logit minus the log-sum-exp of the others so it stays exact when P is near 0 or 1."""
     others = logits.scatter(1, index[:, None], float("-inf")).logsumexp(-1)
-    return _rows(logits, index) - others
+    return gather_rows(logits, index) - others
 
 
 LOG_ODDS = "log-odds of the target label: log P − log(1 − P) = its logit − log-sum-exp of the other labels' logits"
 
 
-class _LabelCheck:
+class LabelCheck:
+    """Checks an explicit target label (``LABEL`` or ``LABEL@k``) against the adapter's labels."""
+
     adapter: AuditedModel
 
     def check(self, text: str, target: str | None) -> None:
@@ -174,166 +159,7 @@ class _LabelCheck:
             self.adapter.label_index(str(target).partition("@")[0] or "0")
 
 
-class ClassifierHead(_LabelCheck, Head):
-    quantity = LOG_ODDS
-
-    def __init__(self, model: AuditedModel) -> None:
-        super().__init__(model)
-        if model.multi_label:  # type: ignore[attr-defined]
-            self.quantity = "log-odds of the target label: its logit (multi-label: P = sigmoid(logit))"
-
-    def select(self, kw, attention_mask, target_index, target_pos, reference):
-        logits = self.model(**kw).logits.float()
-        if self.adapter.multi_label:  # type: ignore[attr-defined]
-            return _rows(logits, target_index)
-        return log_odds(logits, target_index)
-
-    def resolve(self, encoded, targets):
-        m: TextClassifier = self.adapter  # type: ignore[assignment]
-        probs = m.class_probs([e.text for e in encoded])
-        out = []
-        for _, t, p in zip(encoded, targets, probs):
-            idx = m.label_index(t) if t is not None else int(np.argmax(p))
-            out.append(Target(m.labels[idx], idx, prediction={"label": m.labels[int(np.argmax(p))], "score": float(p.max()),
-                                                              "target_prob": float(p[idx])}))
-        return out
-
-    def follow(self, targets, pairs):
-        return self.resolve(pairs, [t.index for t in targets])
-
-
-class EncoderHead(Head):
-    """Cosine of the pooled (and normalised) embedding to a reference vector."""
-
-    quantity = "cosine similarity to the reference text's embedding"
-    uses_reference = True
-
-    def select(self, kw, attention_mask, target_index, target_pos, reference):
-        return torch.nn.functional.cosine_similarity(self.pooled(kw, attention_mask), reference.float(), dim=-1)
-
-    def pooled(self, kw: dict[str, torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
-        """The adapter's pooling of the last hidden state (before any normalisation)."""
-        m: SentenceEncoder = self.adapter  # type: ignore[assignment]
-        hidden = self.model(**kw).last_hidden_state.float()
-        mask = attention_mask[..., None].to(hidden.dtype)
-        if m.pooling == "cls":
-            return hidden[:, 0]
-        if m.pooling == "max":
-            return hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-    def resolve(self, encoded, targets):
-        m: SentenceEncoder = self.adapter  # type: ignore[assignment]
-        refs = [t if t is not None else e.text for e, t in zip(encoded, targets)]
-        uniq = list(dict.fromkeys(refs + [e.text for e in encoded]))
-        vecs = dict(zip(uniq, m.embed(uniq)))
-        out = []
-        for e, t, r in zip(encoded, targets, refs):
-            a, b = vecs[e.text], vecs[r]
-            cos = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-            name = "itself" if t is None else f"reference: {r}"
-            out.append(Target(name, reference=vecs[r], prediction={"similarity": cos}))
-        return out
-
-    def follow(self, targets, pairs):
-        """The pair is compared with the same reference vector (the original text's, by default)."""
-        vecs = self.adapter.embed([e.text for e in pairs])  # type: ignore[attr-defined]
-        out = []
-        for t, v in zip(targets, vecs):
-            cos = float(v @ t.reference / max(np.linalg.norm(v) * np.linalg.norm(t.reference), 1e-12))
-            out.append(Target(t.name, reference=t.reference, prediction={"similarity": cos}))
-        return out
-
-
-class ZeroShotHead(_LabelCheck, EncoderHead):
-    """The labels' logits are cos(pooled text embedding, label centroid) / temperature, as the adapter decides."""
-
-    quantity = LOG_ODDS + "; logits = cosines to every label's centroid / temperature"
-    uses_reference = False
-
-    def __init__(self, model: AuditedModel) -> None:
-        super().__init__(model)
-        m: ZeroShotClassifier = model  # type: ignore[assignment]
-        self._centroids = torch.tensor(m.centroids(), dtype=torch.float32, device=self.device)
-        self._temperature = float(m.temperature)
-
-    def select(self, kw, attention_mask, target_index, target_pos, reference):
-        pooled = torch.nn.functional.normalize(self.pooled(kw, attention_mask), dim=-1)
-        return log_odds(pooled @ self._centroids.T / self._temperature, target_index)
-
-    def resolve(self, encoded, targets):
-        m: ZeroShotClassifier = self.adapter  # type: ignore[assignment]
-        probs = m.class_probs([e.text for e in encoded])
-        cents = m.centroids()
-        out = []
-        for t, p in zip(targets, probs):
-            idx = m.label_index(t) if t is not None else int(np.argmax(p))
-            out.append(Target(m.labels[idx], idx, reference=cents[idx],
-                              prediction={"label": m.labels[int(np.argmax(p))], "score": float(p.max()),
-                                          "target_prob": float(p[idx])}))
-        return out
-
-    def follow(self, targets, pairs):
-        return self.resolve(pairs, [t.index for t in targets])
-
-
-class TokenHead(_LabelCheck, Head):
-    """A label's logit at one token. Targets: ``LABEL@k``, ``LABEL`` (its most likely token) or ``@k``;
-    k counts tokens from 0 including specials (the token table shows them)."""
-
-    quantity = "log-odds of the label at a token: its logit − log-sum-exp of the other labels' logits there"
-
-    def select(self, kw, attention_mask, target_index, target_pos, reference):
-        logits = self.model(**kw).logits.float()
-        at = logits[torch.arange(len(target_pos), device=logits.device), target_pos]
-        return log_odds(at, target_index)
-
-    def _probs(self, encoded: Sequence[Encoded]) -> list[np.ndarray]:
-        """Label probabilities of every token, in one batched, cached engine pass."""
-        def forward(b: Batch) -> list[np.ndarray]:
-            probs = torch.softmax(self.model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits.float(), -1)
-            return [p[:n].cpu().numpy() for p, n in zip(probs, b.lengths)]
-
-        return self.adapter.engine.map("explain:token_probs", [list(e.ids) for e in encoded], forward, desc="predict")
-
-    def resolve(self, encoded, targets):
-        m: TokenClassifier = self.adapter  # type: ignore[assignment]
-        out = []
-        for e, t, p in zip(encoded, targets, self._probs(encoded)):
-            out.append(self._pick(m, e, t, p))
-        return out
-
-    def _pick(self, m: TokenClassifier, e: Encoded, t: str | None, p: np.ndarray) -> Target:
-        label, _, at = (t or "").partition("@")
-        real = [i for i, s in enumerate(e.special) if not s]
-        if not real:
-            raise AuditError(f"text {e.text[:40]!r} has no tokens to label")
-        if at and (not at.isdigit() or int(at) not in real):
-            raise AuditError(f"target position @{at} is not a word token of {e.text[:40]!r}; use one of {real[0]}…{real[-1]}")
-        if label:
-            idx = m.label_index(label)
-            pos = int(at) if at else max(real, key=lambda i: p[i, idx])
-        elif at:
-            pos = int(at)
-            idx = int(np.argmax(p[pos]))
-        else:
-            named = [j for j, lab in enumerate(m.labels) if lab != "O"] or list(range(len(m.labels)))
-            pos = max(real, key=lambda i: p[i, named].max())
-            idx = named[int(np.argmax(p[pos, named]))]
-        return Target(f"{m.labels[idx]}@{pos} ({e.tokens[pos]})", idx, pos,
-                      prediction={"label": m.labels[int(np.argmax(p[pos]))], "score": float(p[pos].max()),
-                                  "target_prob": float(p[pos, idx]), "token": e.tokens[pos]})
-
-    def follow(self, targets, pairs):
-        m: TokenClassifier = self.adapter  # type: ignore[assignment]
-        return [self._pick(m, e, m.labels[t.index], p) for t, e, p in zip(targets, pairs, self._probs(pairs))]
-
-    def protected(self, enc, target):
-        w = enc.word_of_token[target.position]
-        return {w} if w is not None else set()
-
-
-class _LMHead(Head):
+class LMHead(Head):
     """Log-probability of one vocabulary item at one position; the LM head runs only at that position."""
 
     def __init__(self, model: AuditedModel) -> None:
@@ -342,14 +168,14 @@ class _LMHead(Head):
         heads = [c for n, c in self.model.named_children() if c is not base and any(True for _ in c.parameters())]
         self._head = heads[0] if len(heads) == 1 else None
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):
+    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
         rows = torch.arange(len(target_pos), device=target_pos.device)
         if self._head is not None:
             hidden = self.model.base_model(**kw).last_hidden_state
             logits = self._head(hidden[rows, target_pos][:, None, :])[:, 0].float()
         else:
             logits = self.model(**kw).logits[rows, target_pos].float()
-        return _rows(logits.log_softmax(-1), target_index)
+        return gather_rows(logits.log_softmax(-1), target_index)
 
     def _predict(self, encoded: Sequence[Encoded], positions: Sequence[int], wanted: Sequence[int]) -> np.ndarray:
         """[top id, its log-prob, the wanted id's log-prob] per text, in one batched, cached engine pass."""
@@ -373,7 +199,7 @@ class _LMHead(Head):
     def _where(self, e: Encoded) -> int:
         raise NotImplementedError
 
-    def resolve(self, encoded, targets):
+    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
         return self._targets(encoded, [self._word_id(t) if t is not None else -1 for t in targets])
 
     def _targets(self, encoded: Sequence[Encoded], wanted: Sequence[int]) -> list[Target]:
@@ -388,59 +214,6 @@ class _LMHead(Head):
                                           "target_logprob": float(lp_want if w >= 0 else lp_top)}))
         return out
 
-    def follow(self, targets, pairs):
+    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
         return self._targets(pairs, [t.index for t in targets])
-
-
-class MaskedHead(_LMHead):
-    quantity = "log-probability at the first mask"
-
-    def _where(self, e: Encoded) -> int:
-        mask_id = self.adapter.tokenizer.mask_token_id
-        if mask_id not in e.ids:
-            raise AuditError(f"text {e.text[:60]!r} has no {self.adapter.tokenizer.mask_token} token (or it was cut); "
-                             "a masked LM explains the prediction at the first mask")
-        return e.ids.index(mask_id)
-
-    def _word_id(self, word: str) -> int:
-        return self.adapter.candidate_ids([word])[0]  # type: ignore[attr-defined]
-
-    def check(self, text: str, target: str | None) -> None:
-        if self.adapter.tokenizer.mask_token not in text:
-            raise AuditError(f"text {text[:60]!r} has no {self.adapter.tokenizer.mask_token} token to explain")
-        if target is not None:
-            self._word_id(target)
-
-
-class NextTokenHead(_LMHead):
-    quantity = "log-probability of the next token"
-
-    def _where(self, e: Encoded) -> int:
-        return len(e.ids) - 1
-
-    def _word_id(self, word: str) -> int:
-        pieces = self.adapter.tokenizer(" " + word.strip(), add_special_tokens=False)["input_ids"]
-        if not pieces:
-            raise AuditError(f"target {word!r} tokenises to nothing; give a word")
-        return int(pieces[0])
-
-    def position_after(self, target_pos, kept):
-        return len(kept) - 1
-
-    def check(self, text: str, target: str | None) -> None:
-        if target is not None:
-            self._word_id(target)
-
-
-def head_for(model: AuditedModel) -> Head:
-    """The head that matches the adapter (checked from the most specific class)."""
-    from audit.explain.heads_qa_seq2seq import QAHead, Seq2SeqHead
-    from audit.heads import QuestionAnswering, Seq2SeqLM
-
-    table: tuple[tuple[type[AuditedModel], type[Head]], ...] = ((QuestionAnswering, QAHead), (Seq2SeqLM, Seq2SeqHead), (ZeroShotClassifier, ZeroShotHead), (SentenceEncoder, EncoderHead), (TextClassifier, ClassifierHead),
-                      (TokenClassifier, TokenHead), (MaskedLM, MaskedHead), (CausalLM, NextTokenHead))
-    for cls, head in table:
-        if isinstance(model, cls):
-            return head(model)
-    raise AuditError(f"explanations are not available for a {model.task} model")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.errors import AuditError
-from audit.models import AuditedModel, CausalLM
+from audit.tasks.base import AuditedModel
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def encode(model: AuditedModel, texts: Sequence[str], *, truncate: bool) -> list
             raise AuditError(f"text {i + 1} is empty; give at least one word to explain")
     tok = model.tokenizer
     bos = None
-    if isinstance(model, CausalLM):
+    if model.prepends_bos:
         bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     limit = model.max_length - (1 if bos is not None else 0)
     full = tok(list(texts), add_special_tokens=True, return_offsets_mapping=True, truncation=False, verbose=False)

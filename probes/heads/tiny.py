@@ -1,7 +1,7 @@
 """Tiny random question-answering and sequence-to-sequence models for tests and examples.
 
 Like ``audit.testing.build``: a random-initialised model saved with ``save_pretrained`` beside a real fast
-tokenizer, so tests load it through ``audit.models.load`` exactly as users do.
+tokenizer, so tests load it through ``audit.loading.load`` exactly as users do.
 """
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from probes.long_input.measures import mean_with_ci, truncation_rows
 from probes.long_input.texts import NEEDLES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel, SentenceEncoder
+    from audit.tasks.base import AuditedModel
+    from audit.tasks.sentence_embedding import SentenceEncoder
 
 EMBED_STRATEGIES = ("truncate", "window_mean")
 """The strategies that mean something for one vector per text (head/tail only move the cut)."""

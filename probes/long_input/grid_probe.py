@@ -9,7 +9,7 @@ from probes.base import Probe
 from probes.long_input import haystack
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
+    from audit.tasks.base import AuditedModel
 
 
 class GridProbe(Probe):

@@ -19,7 +19,7 @@ from probes.long_input.texts import FILLER
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.engine import Engine
-    from audit.models import AuditedModel
+    from audit.tasks.base import AuditedModel
 
 DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MAX_TOKENS = 8192

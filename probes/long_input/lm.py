@@ -23,7 +23,9 @@ from probes.long_input.measures import effective_length, mean_with_ci, proportio
 from probes.long_input.texts import PASSKEY_PLANT, PASSKEY_QUERY
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel, CausalLM, MaskedLM
+    from audit.tasks.base import AuditedModel
+    from audit.tasks.causal_lm import CausalLM
+    from audit.tasks.masked_lm import MaskedLM
 
 
 @register_probe

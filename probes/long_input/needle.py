@@ -25,7 +25,9 @@ from probes.long_input.texts import NEEDLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.engine import Engine
-    from audit.models import AuditedModel, TextClassifier, ZeroShotClassifier
+    from audit.tasks.base import AuditedModel
+    from audit.tasks.text_classification import TextClassifier
+    from audit.tasks.zero_shot import ZeroShotClassifier
 
 FILLER_STRONG = 0.9
 """Filler alone classified with at least this confidence carries a label of its own: the test is then biased."""

@@ -17,7 +17,7 @@ HEAD_KINDS = ("bert-qa", "bart")
 
 @pytest.fixture(scope="module")
 def adapters(tiny, tmp_path_factory):  # type: ignore[no-untyped-def]
-    from audit.models import load
+    from audit.loading import load
     from probes.heads.tiny import build
 
     root = tmp_path_factory.mktemp("budget_heads")

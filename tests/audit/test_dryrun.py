@@ -2,7 +2,7 @@
 import audit
 from audit import dryrun
 from audit.cli import main
-from audit.models import load
+from audit.loading import load
 from audit.runner import build_probes
 
 

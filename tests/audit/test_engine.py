@@ -5,7 +5,7 @@ import torch
 
 from audit.cache import OutputCache
 from audit.engine import Engine
-from audit.models import load
+from audit.loading import load
 
 TEXTS = [
     "short",

@@ -48,7 +48,7 @@ def test_no_trial_when_the_user_fixed_the_batch_or_for_small_calls():  # type: i
 
 
 def test_tuned_engine_gives_the_same_probabilities(tiny_path):  # type: ignore[no-untyped-def]
-    from audit.models import load
+    from audit.loading import load
 
     texts = [" ".join(["word"] * (5 + i % 50)) + f" {i}" for i in range(1300)]
     tuned = load(str(tiny_path("bert-classifier")), progress=False, use_cache=False)

@@ -14,7 +14,7 @@ LONG_CONTEXT = " ".join(["They visited the museum yesterday with their friends."
 
 @pytest.fixture(scope="module")
 def heads(tmp_path_factory):
-    from audit.models import load
+    from audit.loading import load
     from probes.heads.tiny import build
 
     root = tmp_path_factory.mktemp("heads")
@@ -188,7 +188,7 @@ def test_batched_generation_matches_single_decoding(heads, kind):
 
 
 def test_seq2seq_outputs_come_from_the_cache_the_second_time(tmp_path):
-    from audit.models import load
+    from audit.loading import load
     from probes.heads.tiny import build
 
     m = load(str(build("t5", tmp_path / "t5")), progress=False, cache_dir=str(tmp_path / "cache"))

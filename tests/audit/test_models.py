@@ -8,7 +8,7 @@ import torch
 
 from audit import testing
 from audit.errors import AuditError
-from audit.models import DEFAULT_SHA256, load
+from audit.loading import DEFAULT_SHA256, load
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import torch
 
 from audit import fingerprint, testing
 from audit.errors import AuditError
-from audit.models import adapt, load
+from audit.loading import adapt, load
 
 TEXTS = ["a short test sentence", "the weather is lovely today", "numbers like 12345"]
 

@@ -111,7 +111,7 @@ def correct_probabilities(result: AuditResult, ctx: Ctx) -> None:
     import numpy as np
     import torch
 
-    from audit.models import load
+    from audit.loading import load
 
     m = load(ctx.model("gpt2_no_pad"), progress=False, use_cache=False)
     texts = ["I love it", "a much longer sentence than the first one, with many words", "x"]

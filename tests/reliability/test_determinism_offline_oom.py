@@ -120,7 +120,7 @@ class _SmallGpu(torch.nn.Module):
 
 
 def _adapter(models: dict[str, Path], limit: int | None) -> Any:
-    from audit.models import load
+    from audit.loading import load
 
     m = load(str(models["classifier"]), progress=False, use_cache=False)
     if limit is not None:

@@ -123,7 +123,7 @@ def audited_model():  # the user's own model object, as a notebook or a training
 MEMORY_INNER = """
 import numpy as np
 
-from audit.models import load
+from audit.loading import load
 
 
 def test_in_memory_model_through_the_fixtures(audited_model, audit_run):

@@ -121,7 +121,7 @@ def insensitive_models(tmp_path_factory, tiny_path):
     import transformers as tr
 
     from audit import testing
-    from audit.models import load
+    from audit.loading import load
 
     const = testing.build("bert-classifier", tmp_path_factory.mktemp("const") / "m", labels=["negative", "positive"])
     model = tr.AutoModelForSequenceClassification.from_pretrained(const)
@@ -306,7 +306,7 @@ def test_regating_reproduces_the_run_without_loading_a_model(tiny_path, tmp_path
     assert [(g.probe, g.metric, g.status, g.reason) for g in again.gates] == \
            [(g.probe, g.metric, g.status, g.reason) for g in result.gates]
     code = ("import sys; from audit.cli import main; rc = main(['gate', sys.argv[1]]); "
-            "assert not {'audit.models', 'transformers', 'torch'} & set(sys.modules), 'a model library was imported'; "
+            "assert not {'audit.loading', 'audit.tasks', 'transformers', 'torch'} & set(sys.modules), 'a model library was imported'; "
             "sys.exit(rc)")  # re-gating reads JSON: no model library, so it takes about a second
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
     from audit.ci import exit_code

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audit.engine import Engine
-from audit.models import TextClassifier
+from audit.tasks.text_classification import TextClassifier
 from audit.results import ModelInfo
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from audit.explain import explain_cases
-from audit.models import load
+from audit.loading import load
 from audit.results import Case
 
 CASES = [Case("the film was good", 0.9, "gap", pair="the film was bad", meta={"probe": "p"}),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from audit.explain.explainer import FLOAT_FLOOR, explain, explain_cases
-from audit.models import load
+from audit.loading import load
 from audit.results import Case
 
 CONTEXT = "the cat sat on the mat near the door of the house"

@@ -9,7 +9,7 @@ from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job
 from audit.explain.explainer import explain
 from audit.explain.render import render_html, render_table
-from audit.explain.targets import head_for
+from audit.tasks import explanation_head as head_for
 from audit.explain.words import encode
 from audit.stats import bootstrap_ci
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from audit.errors import AuditError
-from audit.models import TextClassifier
+from audit.tasks.text_classification import TextClassifier
 from probes.bias.counterfactual import CounterfactualProbe
 
 JOY = {"ecstatic", "excited", "glad", "happy", "relieved"}

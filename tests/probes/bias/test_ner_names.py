@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audit.errors import AuditError
-from audit.models import TokenClassifier, TokenPrediction
+from audit.tasks.token_classification import TokenClassifier, TokenPrediction
 from probes.bias.ner_names import NerNamesProbe, name_groups
 
 

@@ -9,7 +9,7 @@ import probes.heads  # noqa: F401  (registers the probes until probes.base._load
 @pytest.fixture(scope="session")
 def head_model(tmp_path_factory):
     """head_model(kind) -> a loaded adapter over a tiny bert-qa, roberta-qa, bart or t5 model."""
-    from audit.models import load
+    from audit.loading import load
     from probes.heads.tiny import build
 
     root = tmp_path_factory.mktemp("head-probes")

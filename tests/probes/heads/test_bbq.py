@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from audit.errors import AuditError
-from audit.heads import QuestionAnswering
+from audit.tasks.question_answering import QuestionAnswering
 from probes.heads.bbq import TEMPLATES, QABiasProbe, build_examples
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from audit.errors import AuditError
-from audit.heads import QuestionAnswering
+from audit.tasks.question_answering import QuestionAnswering
 from probes.heads.qa_consistency import TEMPLATES, QAConsistencyProbe, build_items, token_f1
 
 

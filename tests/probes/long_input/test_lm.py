@@ -14,7 +14,7 @@ PARAMS = {"lengths": [48, 96], "depths": [0.0, 1.0], "n_distractors": 1, "n_text
 
 def fresh(tiny_path, kind):
     """A new adapter (empty in-memory cache) for the recount: see test_second_run_on_a_masked_lm."""
-    from audit.models import load
+    from audit.loading import load
 
     return load(str(tiny_path(kind)), progress=False, use_cache=False)
 

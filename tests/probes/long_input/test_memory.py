@@ -7,7 +7,7 @@ from probes.long_input.needle import NeedleProbe
 
 
 def test_8k_token_input_stays_under_the_token_budget(tiny_path):
-    from audit.models import load
+    from audit.loading import load
 
     model = load(str(tiny_path("bert-classifier")), progress=False, use_cache=False, token_budget=2048)
     widths: list[tuple[int, int]] = []

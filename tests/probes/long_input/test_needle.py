@@ -146,7 +146,7 @@ def test_model_without_a_max_length(tmp_path):
     import json
 
     from audit import testing
-    from audit.models import load
+    from audit.loading import load
 
     folder = testing.build("bert-classifier", tmp_path / "nolimit", max_length=512)  # 512 = transformers' BERT default
     cfg = json.loads((folder / "config.json").read_text())

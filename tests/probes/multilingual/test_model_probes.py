@@ -15,7 +15,8 @@ import torch
 from sklearn.metrics import f1_score
 
 from audit.errors import AuditError
-from audit.models import SentenceEncoder, TextClassifier
+from audit.tasks.sentence_embedding import SentenceEncoder
+from audit.tasks.text_classification import TextClassifier
 from probes.multilingual.common import parallel_items
 from probes.multilingual.consistency import ConsistencyProbe
 from probes.multilingual.languages import ENGLISH, registry, resolve

@@ -481,14 +481,14 @@ def _assemble(
                          "tokenizer saved with this model (or resize_token_embeddings and re-save)")
     is_st, pooling, normalize, st_max = st
     limit, limit_why, limits = length_limit(config, tokenizer, st_max, max_length)
-    head = HEADS[task]
-    if head.prototypes:
+    entry = HEADS[task]
+    if entry.prototypes:
         protos = {k: tuple(v) for k, v in (labels or SENTIMENT_PROTOTYPES).items()}
         label_names = tuple(protos)
         settings = Settings(pooling, normalize or is_st, protos, ZERO_SHOT_TEMPERATURE)
     else:
         id2label = getattr(model.config, "id2label", None) or {}
-        label_names = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if head.labelled else ()
+        label_names = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if entry.labelled else ()
         settings = Settings(pooling, normalize)
     fp = fingerprint({**identity, "task": task, "labels": label_names, "adapter": settings.as_dict(), "dtype": str(dtype),
                       "device": device.type, "max_length": limit, "versions": versions()})
@@ -525,7 +525,7 @@ def _assemble(
         if distributed.is_main_process():
             for w in warnings:
                 print(f"[audit] warning: {w}", file=sys.stderr, flush=True)
-    return head.adapter.create(model, tokenizer, info, engine, settings)
+    return entry.adapter.create(model, tokenizer, info, engine, settings)
 
 
 def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -8,7 +8,7 @@ from audit._moved import moved_names
 _MOVED = {
     **dict.fromkeys(("load", "adapt", "length_limit", "hub_cache_dir", "DEFAULT_SHA256", "DEFAULT_REVISION",
                      "DEFAULT_MAX_LENGTH"), "audit.loading"),
-    **dict.fromkeys(("TASKS", "HEADS", "head_of"), "audit.tasks"),
+    **dict.fromkeys(("TASKS", "head_of"), "audit.tasks"),
     **dict.fromkeys(("AuditedModel", "TokenScores"), "audit.tasks.base"),
     "TextClassifier": "audit.tasks.text_classification",
     **dict.fromkeys(("TokenClassifier", "TokenPrediction"), "audit.tasks.token_classification"),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ import torch
 from audit.errors import AuditError
 from audit.engine import Batch
 from audit.explain.words import Encoded, encode
-from audit.tasks.base import AuditedModel
+if TYPE_CHECKING:  # pragma: no cover - at run time audit.tasks imports this module (each head's target)
+    from audit.tasks.base import AuditedModel
 
 
 @dataclass(frozen=True)

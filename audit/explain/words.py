@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from audit.errors import AuditError
-from audit.tasks.base import AuditedModel
+
+if TYPE_CHECKING:  # pragma: no cover - at run time audit.tasks imports this module (its heads encode texts)
+    from audit.tasks.base import AuditedModel
 
 
 @dataclass(frozen=True)

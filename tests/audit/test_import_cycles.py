@@ -1,13 +1,18 @@
 """No import cycles in audit/, probes/ and reports/.
 
-The graph is read from the source (AST), not from ``sys.modules``: every import statement counts, at module
+Two checks. The static one: the graph is read from the source (AST), not from ``sys.modules``: every import statement counts, at module
 level, inside functions (a lazy import still closes a cycle when it runs) and under ``TYPE_CHECKING`` (the type
 checker follows those). An edge goes to the module named, or to its package when the name is not a module
 (``from audit import distributed`` is audit.distributed; ``import audit`` is the package ``audit``).
+The run-time one: every module imported first, into an interpreter holding none of the project's modules,
+because importing ``a.b.c`` also runs ``a/b/__init__.py``, an edge the static graph leaves out (a package
+``__init__`` that imports the module now being imported fails with "partially initialized module").
 """
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +133,26 @@ def test_the_checker_finds_lazy_relative_and_type_checking_cycles(tmp_path):
     graph = import_graph(tmp_path)
     assert graph["probes"] == {"audit.a", "audit.sub.d"} and graph["reports"] == set()
     assert sorted(cycles(graph)) == [["audit.a", "audit.b", "audit.a"], ["audit.sub.c", "audit.sub.d", "audit.sub.c"]]
+
+
+_IMPORT_EACH_FIRST = """
+import importlib, sys
+failed = []
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m.split(".")[0] in ("audit", "probes", "reports")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        failed.append(f"{name}: {exc}")
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_module_imports_first():
+    """Each module as the first one a user imports (in one subprocess: torch stays loaded, ours are dropped)."""
+    names = sorted(m for m in import_graph(ROOT) if not m.endswith("__main__"))  # __main__ runs the CLI
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_EACH_FIRST, *names], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, "modules that fail when imported first:\n" + proc.stdout + proc.stderr[-2000:]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from audit.errors import AuditError, BudgetExceeded
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.tasks.base import AuditedModel
     from audit.results import ProbeResult
+    from audit.tasks.base import AuditedModel
     from probes.base import Probe
 
 NOT_RUN = "Not run:"

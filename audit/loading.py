@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,6 +30,9 @@ from audit.fingerprint import file_digests, fingerprint, tensor_digest, tokenize
 from audit.results import ModelInfo
 from audit.tasks import HEADS, TASKS, AuditedModel, Settings, head_of
 from audit.tasks.zero_shot import SENTIMENT_PROTOTYPES, ZERO_SHOT_TEMPERATURE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
 DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DEFAULT_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
@@ -120,7 +123,7 @@ def _resolve(spec: str, offline: bool, revision: str | None = None, allow_pickle
         if repo is not None:
             return _Resolved(spec, "local", p, repo, p.name)
         return _Resolved(spec, "local", p.resolve(), p.resolve())
-    looks_like_path = spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", os.sep, 1) and spec.count("/") > 1
+    looks_like_path = spec.startswith((".", "/", "~")) or (os.sep in spec.strip("/").replace("/", os.sep, 1) and spec.count("/") > 1)
     if looks_like_path or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec):
         raise AuditError(f"model path {spec} does not exist; pass a folder with config.json, a hub id, or 'default'")
     snap = _from_hub(spec, revision, offline, allow_pickle)
@@ -459,7 +462,7 @@ def _weights_listing(missing: Sequence[str], unexpected: Sequence[str]) -> str:
 
 
 def _assemble(
-    model: torch.nn.Module, tokenizer: Any, *, config: dict[str, Any], spec: str, source: str, path: str, task: str,
+    model: PreTrainedModel, tokenizer: Any, *, config: dict[str, Any], spec: str, source: str, path: str, task: str,
     head: str, st: tuple[bool, str, bool, int | None], identity: dict[str, Any], device: torch.device,
     dtype: torch.dtype, max_length: int | None, batch_size: int | None, token_budget: int | None,
     cache_dir: str | os.PathLike[str] | None, use_cache: bool, labels: dict[str, Sequence[str]] | None, progress: bool,
@@ -507,7 +510,7 @@ def _assemble(
         device=str(device),
         max_length=limit,
         tokenizer=type(tokenizer).__name__,
-        vocab_size=int(len(tokenizer)),
+        vocab_size=len(tokenizer),
         labels=label_names,
         revision=revision,
         license=license,
@@ -528,7 +531,7 @@ def _assemble(
     return entry.adapter.create(model, tokenizer, info, engine, settings)
 
 
-def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+def _from_pretrained(auto_cls: Any, source: Any, kwargs: dict[str, Any]) -> tuple[PreTrainedModel, dict[str, Any]]:
     """The model and transformers' loading report (missing, unexpected and mismatched tensors)."""
     try:
         return auto_cls.from_pretrained(source, attn_implementation="sdpa", output_loading_info=True, **kwargs)
@@ -556,7 +559,7 @@ def _shape_mismatch(auto_cls: Any, path: Path, weights: list[Path]) -> str | Non
         if w.suffix != ".safetensors":
             continue
         with safe_open(str(w), framework="pt") as fh:
-            for key in fh.keys():
+            for key in fh.keys():  # noqa: SIM118 - a safetensors handle has keys() but is not iterable
                 want = expected.get(key) or expected.get(prefix + key) or expected.get(key.removeprefix(prefix))
                 have = list(fh.get_slice(key).get_shape())
                 if want is not None and want != have:
@@ -589,7 +592,7 @@ def length_limit(config: dict[str, Any], tokenizer: Any, st_max: int | None, use
     tok_max = _limit(getattr(tokenizer, "model_max_length", None))
     if tok_max is not None:
         found["tokenizer"], why["tokenizer"] = tok_max, f"the tokenizer's model_max_length {tok_max}"
-    if _limit(st_max):
+    if st_max is not None and _limit(st_max):
         found["sentence-transformers"], why["sentence-transformers"] = int(st_max), f"sentence_bert_config.json max_seq_length {st_max}"
     if user is not None:
         if isinstance(user, bool) or not isinstance(user, int) or user < 2:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from audit.cache import make_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.tasks.base import AuditedModel
     from audit.results import ProbeResult
+    from audit.tasks.base import AuditedModel
     from probes.base import Probe
 
 FORMAT = "probe-result/1"

@@ -19,13 +19,14 @@ from audit import distributed, probe_cache
 from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
-from audit.tasks.base import AuditedModel
 from audit.loading import adapt, load
 from audit.probe_cache import package_versions
 from audit.progress import Progress
 from audit.results import AuditResult, Case, ProbeResult
 from audit.run_spec import RunSpec
+from audit.tasks.base import AuditedModel
 from probes.base import Probe, resolve
+
 
 def environment(model: AuditedModel, seed: int) -> dict[str, Any]:
     """Package versions, platform, device, dtype, seed and the toolkit's git revision when known."""

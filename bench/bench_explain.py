@@ -40,8 +40,8 @@ def sentences(n: int) -> list[str]:
 
 def one_per_call(model, texts: list[str], n_steps: int = 50) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
     """transformers-interpret style: one text per call, a separate forward pass to find the target."""
-    from audit.tasks import explanation_head as head_for
     from audit.explain.words import special_ids
+    from audit.tasks import explanation_head as head_for
 
     head = head_for(model)
     special = special_ids(model)
@@ -76,8 +76,8 @@ def pairs_one_per_call(model, texts: list[str], pairs: list[str], n_steps: int =
     """What a per-pair loop does for the same output: per pair, fix the target, attribute each side against
     [PAD] and the gap from the token-aligned counterfactual, three captum calls of one row each."""
     from audit.explain.contrast import align
-    from audit.tasks import explanation_head as head_for
     from audit.explain.words import special_ids
+    from audit.tasks import explanation_head as head_for
 
     head = head_for(model)
     special = special_ids(model)

@@ -19,11 +19,11 @@ from audit.explain.names import METHODS
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import Head, Target
 from audit.explain.words import Encoded, encode_windows
+from audit.results import Case, _clean
 from audit.tasks import explanation_head
 from audit.tasks.base import AuditedModel
 from audit.tasks.text_classification import ClassifierHead
 from audit.tasks.zero_shot import ZeroShotHead
-from audit.results import Case, _clean
 
 BASELINES = ("pad", "mask")
 MAX_STEP_FACTOR = 8

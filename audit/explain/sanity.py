@@ -22,8 +22,8 @@ from scipy.stats import spearmanr
 
 from audit.errors import AuditError
 from audit.explain.targets import Head
-from audit.tasks import explanation_head
 from audit.stats import bootstrap_ci
+from audit.tasks import explanation_head
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from audit.errors import AuditError
 from audit.engine import Batch
+from audit.errors import AuditError
 from audit.explain.words import Encoded, encode
+
 if TYPE_CHECKING:  # pragma: no cover - at run time audit.tasks imports this module (each head's target)
     from audit.tasks.base import AuditedModel
 
@@ -105,7 +106,8 @@ class Head:
         """The per-row ``reference`` forward argument (a zero column when the head uses none)."""
         if not self.uses_reference:
             return torch.zeros((len(targets), 1))
-        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)
+        # a head that uses_reference gives every target one in resolve()
+        return torch.tensor(np.stack([t.reference for t in targets]), dtype=torch.float32)  # type: ignore[misc]
 
     def encode(self, texts: Sequence[str], targets: Sequence[str | None], questions: Sequence[str | None] | None, *,
                truncate: bool, pairs: bool = False) -> list[Encoded]:
@@ -169,7 +171,7 @@ class LMHead(Head):
         heads = [c for n, c in self.model.named_children() if c is not base and any(True for _ in c.parameters())]
         self._head = heads[0] if len(heads) == 1 else None
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         rows = torch.arange(len(target_pos), device=target_pos.device)
         if self._head is not None:
             hidden = self.model.base_model(**kw).last_hidden_state
@@ -200,7 +202,7 @@ class LMHead(Head):
     def _where(self, e: Encoded) -> int:
         raise NotImplementedError
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         return self._targets(encoded, [self._word_id(t) if t is not None else -1 for t in targets])
 
     def _targets(self, encoded: Sequence[Encoded], wanted: Sequence[int]) -> list[Target]:
@@ -215,6 +217,6 @@ class LMHead(Head):
                                           "target_logprob": float(lp_want if w >= 0 else lp_top)}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self._targets(pairs, [t.index for t in targets])
 

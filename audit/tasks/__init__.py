@@ -6,10 +6,20 @@ an ``ENTRY``, listed in ``_MODULES``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from audit.errors import AuditError
 from audit.explain.targets import Head
-from audit.tasks import (causal_lm, masked_lm, question_answering, sentence_embedding, seq2seq, text_classification,
-                         token_classification, zero_shot)
+from audit.tasks import (
+    causal_lm,
+    masked_lm,
+    question_answering,
+    sentence_embedding,
+    seq2seq,
+    text_classification,
+    token_classification,
+    zero_shot,
+)
 from audit.tasks.base import AuditedModel, Settings, TokenScores
 from audit.tasks.entry import TaskHead
 
@@ -25,7 +35,7 @@ _ARCHITECTURES = sorted(((suffix, h.name) for h in HEADS.values() for suffix in 
 """(architecture suffix, task), longest suffix first: ``GPT2LMHeadModel`` is a causal LM, not a bare ``Model``."""
 
 
-def head_of(config: dict, is_sentence_transformer: bool) -> tuple[str, str, bool]:  # type: ignore[type-arg]
+def head_of(config: dict[str, Any], is_sentence_transformer: bool) -> tuple[str, str, bool]:
     """(task, why, guessed): the head named by config.json's architectures; ``guessed`` when none is named."""
     if is_sentence_transformer:
         return "feature-extraction", "a sentence-transformers folder (modules.json): sentence embeddings", False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from audit.engine import Batch, Engine
 from audit.errors import AuditError, unknown_name
 from audit.results import ModelInfo
 
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
+
 class AuditedModel:
     """An adapter over one model and one task head; probes see only its primitives."""
 
@@ -25,7 +28,7 @@ class AuditedModel:
     prepends_bos = False
     """Whether the adapter scores a text with a BOS token first (causal LMs), so explanations encode it so too."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine) -> None:
         self._model: Any = model
         self.tokenizer = tokenizer
         self.info = info
@@ -61,7 +64,7 @@ class AuditedModel:
         raise unknown_name(f"label of {self.info.spec}", str(label), self.labels)
 
     @classmethod
-    def create(cls, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine,
+    def create(cls, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine,
                settings: Settings) -> AuditedModel:
         """The adapter as the loader builds it; encoder-based heads take their pooling from ``settings``."""
         return cls(model, tokenizer, info, engine)

@@ -78,7 +78,7 @@ class NextTokenHead(LMHead):
             raise AuditError(f"target {word!r} tokenises to nothing; give a word")
         return int(pieces[0])
 
-    def position_after(self, target_pos, kept):  # type: ignore[no-untyped-def]
+    def position_after(self, target_pos, kept):
         return len(kept) - 1
 
     def check(self, text: str, target: str | None) -> None:

@@ -257,11 +257,13 @@ class QAHead(Head):
     contrast_skipped = ("contrastive attribution is not available for question answering: each side's answer span is "
                         "found in its own window, so the two sides do not share one quantity; per-side explanations only")
 
-    def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
+    adapter: QuestionAnswering
+
+    def __init__(self, model: QuestionAnswering) -> None:
         super().__init__(model)
         self._token_types = self._token_types and bool(model.uses_token_types)
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         start = self.model(**kw).start_logits.float()  # [n, L]
         pos = torch.arange(start.shape[1], device=start.device)[None, :]
         ref = reference.long()
@@ -273,7 +275,7 @@ class QAHead(Head):
             raise AuditError(f"target answer {target!r} does not occur in the context {text[:60]!r}; "
                              "a QA explanation attributes the start logit of a span of the context")
 
-    def encode(self, texts, targets, questions, *, truncate, pairs=False):  # type: ignore[no-untyped-def]
+    def encode(self, texts, targets, questions, *, truncate, pairs=False):
         if questions is None or any(q is None or not str(q).strip() for q in questions):
             raise AuditError("a question-answering model explains (question, context) pairs: give question= "
                              "(--question on the command line), one for all texts or one per text")
@@ -290,7 +292,7 @@ class QAHead(Head):
             q_words = _word_lookup(tok, question)
             c_words = _word_lookup(tok, text)
             words: list[str] = []
-            index: dict[tuple[str, int], int] = {}
+            index: dict[tuple[str | None, int], int] = {}
             word_of_token: list[int | None] = []
             special: list[bool] = []
             for p, (t, o) in enumerate(zip(ids, offs)):
@@ -354,15 +356,15 @@ class QAHead(Head):
             return self._span(context, None, windows, lenient)
         return best[1], best[2], best[3], best[0]
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         return [e.qa_target for e in encoded]
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         """The pair's own span: the same answer text where its context has it, else the pair's best span."""
         return [e.qa_target for e in pairs]
 
 
-def _word_lookup(tok, text: str) -> dict[tuple[int, int], tuple[int, tuple[int, int]]]:  # type: ignore[no-untyped-def]
+def _word_lookup(tok, text: str) -> dict[tuple[int, int], tuple[int, tuple[int, int]]]:
     """Token character offsets → (word id, word character span), from the tokenizer's own words of ``text``."""
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     spans: dict[int, list[int]] = {}

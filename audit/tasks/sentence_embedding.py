@@ -6,7 +6,7 @@ Explanation target: the **cosine** to a reference text's embedding (by default t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from audit.results import ModelInfo
 from audit.tasks.base import AuditedModel, Settings, aggregate_windows
 from audit.tasks.entry import TaskHead
 
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
+
 
 class SentenceEncoder(AuditedModel):
     """Sentence embeddings with the folder's own pooling and normalisation (sentence-transformers)."""
@@ -25,14 +28,14 @@ class SentenceEncoder(AuditedModel):
     task = "feature-extraction"
     capabilities = frozenset({"embed"})
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine, *,
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine, *,
                  pooling: str = "mean", normalize: bool = False) -> None:
         super().__init__(model, tokenizer, info, engine)
         self.pooling = pooling
         self.normalize = normalize
 
     @classmethod
-    def create(cls, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine,
+    def create(cls, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine,
                settings: Settings) -> AuditedModel:
         return cls(model, tokenizer, info, engine, pooling=settings.pooling, normalize=settings.normalize)
 
@@ -83,7 +86,7 @@ class EncoderHead(Head):
     quantity = "cosine similarity to the reference text's embedding"
     uses_reference = True
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         return torch.nn.functional.cosine_similarity(self.pooled(kw, attention_mask), reference.float(), dim=-1)
 
     def pooled(self, kw: dict[str, torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
@@ -97,7 +100,7 @@ class EncoderHead(Head):
             return hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: SentenceEncoder = self.adapter  # type: ignore[assignment]
         refs = [t if t is not None else e.text for e, t in zip(encoded, targets)]
         uniq = list(dict.fromkeys(refs + [e.text for e in encoded]))
@@ -110,7 +113,7 @@ class EncoderHead(Head):
             out.append(Target(name, reference=vecs[r], prediction={"similarity": cos}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         """The pair is compared with the same reference vector (the original text's, by default)."""
         vecs = self.adapter.embed([e.text for e in pairs])  # type: ignore[attr-defined]
         out = []

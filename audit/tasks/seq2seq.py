@@ -86,9 +86,9 @@ class Seq2SeqLM(AuditedModel):
         start_id, pad = self.decoder_start_id, self.engine.pad_id
 
         def forward(b: Batch) -> list[np.ndarray]:
-            out = self.model.generate(input_ids=b.input_ids, attention_mask=b.attention_mask, num_beams=num_beams,
-                                      max_new_tokens=max_new_tokens, do_sample=False, decoder_start_token_id=start_id,
-                                      pad_token_id=pad, num_return_sequences=1)
+            out = self.model.generate(  # type: ignore[operator]  # a seq2seq model is a GenerationMixin
+                input_ids=b.input_ids, attention_mask=b.attention_mask, num_beams=num_beams, max_new_tokens=max_new_tokens,
+                do_sample=False, decoder_start_token_id=start_id, pad_token_id=pad, num_return_sequences=1)
             seqs = out.sequences if hasattr(out, "sequences") else out
             return [_strip_generated(row.cpu().numpy(), start_id, pad, self.tokenizer.eos_token_id) for row in seqs]
 
@@ -124,7 +124,9 @@ class Seq2SeqHead(Head):
     contrast_skipped = ("contrastive attribution is not available for sequence-to-sequence models yet; "
                         "per-side explanations only")
 
-    def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
+    adapter: Seq2SeqLM
+
+    def __init__(self, model: Seq2SeqLM) -> None:
         super().__init__(model)
         self.embedding = self.model.get_encoder().get_input_embeddings()
         self._decoder_embedding = self.model.get_decoder().get_input_embeddings()
@@ -134,13 +136,13 @@ class Seq2SeqHead(Head):
 
     def reference_tensor(self, targets: Sequence[Target]) -> torch.Tensor:
         """Target ids per row, padded with -1 (carried as the ``reference`` argument)."""
-        width = max(len(t.reference) for t in targets)
+        width = max(len(t.reference) for t in targets)  # type: ignore[arg-type]  # resolve() sets every reference
         ref = torch.full((len(targets), width), -1, dtype=torch.long)
         for i, t in enumerate(targets):
-            ref[i, : len(t.reference)] = torch.as_tensor(t.reference, dtype=torch.long)
+            ref[i, : len(t.reference)] = torch.as_tensor(t.reference, dtype=torch.long)  # type: ignore[arg-type]
         return ref
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         ref = reference.long()
         dec_mask = (ref >= 0).long()
         labels = torch.where(ref >= 0, ref, torch.full_like(ref, self._pad))
@@ -157,7 +159,7 @@ class Seq2SeqHead(Head):
     def _default_target(self, text: str) -> str:
         return self.adapter.generate([text])[0]
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         texts = [t if t is not None else self._default_target(e.text) for e, t in zip(encoded, targets)]
         scores = self.adapter.target_scores([e.text for e in encoded], texts)
         out = []
@@ -168,10 +170,10 @@ class Seq2SeqHead(Head):
                                           "target_source": "given" if given is not None else "greedy generation"}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self.resolve(pairs, [t.name for t in targets])
 
-    def position_after(self, target_pos, kept):  # type: ignore[no-untyped-def]
+    def position_after(self, target_pos, kept):
         return 0
 
 

@@ -61,23 +61,23 @@ class ClassifierHead(LabelCheck, Head):
         if model.multi_label:  # type: ignore[attr-defined]
             self.quantity = "log-odds of the target label: its logit (multi-label: P = sigmoid(logit))"
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         logits = self.model(**kw).logits.float()
         if self.adapter.multi_label:  # type: ignore[attr-defined]
             return gather_rows(logits, target_index)
         return log_odds(logits, target_index)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: TextClassifier = self.adapter  # type: ignore[assignment]
         probs = m.class_probs([e.text for e in encoded])
         out = []
-        for e, t, p in zip(encoded, targets, probs):
+        for _, t, p in zip(encoded, targets, probs):
             idx = m.label_index(t) if t is not None else int(np.argmax(p))
             out.append(Target(m.labels[idx], idx, prediction={"label": m.labels[int(np.argmax(p))], "score": float(p.max()),
                                                               "target_prob": float(p[idx])}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self.resolve(pairs, [t.index for t in targets])
 
 

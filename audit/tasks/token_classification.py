@@ -80,7 +80,7 @@ class TokenHead(LabelCheck, Head):
 
     quantity = "log-odds of the label at a token: its logit − log-sum-exp of the other labels' logits there"
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         logits = self.model(**kw).logits.float()
         at = logits[torch.arange(len(target_pos), device=logits.device), target_pos]
         return log_odds(at, target_index)
@@ -93,7 +93,7 @@ class TokenHead(LabelCheck, Head):
 
         return self.adapter.engine.map("explain:token_probs", [list(e.ids) for e in encoded], forward, desc="predict")
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: TokenClassifier = self.adapter  # type: ignore[assignment]
         out = []
         for e, t, p in zip(encoded, targets, self._probs(encoded)):
@@ -105,9 +105,8 @@ class TokenHead(LabelCheck, Head):
         real = [i for i, s in enumerate(e.special) if not s]
         if not real:
             raise AuditError(f"text {e.text[:40]!r} has no tokens to label")
-        if at:
-            if not at.isdigit() or int(at) not in real:
-                raise AuditError(f"target position @{at} is not a word token of {e.text[:40]!r}; use one of {real[0]}…{real[-1]}")
+        if at and (not at.isdigit() or int(at) not in real):
+            raise AuditError(f"target position @{at} is not a word token of {e.text[:40]!r}; use one of {real[0]}…{real[-1]}")
         if label:
             idx = m.label_index(label)
             pos = int(at) if at else max(real, key=lambda i: p[i, idx])
@@ -122,11 +121,11 @@ class TokenHead(LabelCheck, Head):
                       prediction={"label": m.labels[int(np.argmax(p[pos]))], "score": float(p[pos].max()),
                                   "target_prob": float(p[pos, idx]), "token": e.tokens[pos]})
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         m: TokenClassifier = self.adapter  # type: ignore[assignment]
         return [self._pick(m, e, m.labels[t.index], p) for t, e, p in zip(targets, pairs, self._probs(pairs))]
 
-    def protected(self, enc, target):  # type: ignore[no-untyped-def]
+    def protected(self, enc, target):
         w = enc.word_of_token[target.position]
         return {w} if w is not None else set()
 

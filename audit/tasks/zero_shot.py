@@ -6,8 +6,8 @@ to one centroid alone carries only part of the margin that moves P(label).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from audit.results import ModelInfo
 from audit.tasks.base import AuditedModel, Settings, aggregate_windows
 from audit.tasks.entry import TaskHead
 from audit.tasks.sentence_embedding import EncoderHead, SentenceEncoder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel
 
 ZERO_SHOT_TEMPERATURE = 0.05
 
@@ -48,7 +51,7 @@ class ZeroShotClassifier(SentenceEncoder):
     task = "zero-shot-classification"
     capabilities = frozenset({"embed", "class_probs"})
 
-    def __init__(self, *args: Any, prototypes: dict[str, Sequence[str]], temperature: float = ZERO_SHOT_TEMPERATURE, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prototypes: Mapping[str, Sequence[str]], temperature: float = ZERO_SHOT_TEMPERATURE, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if len(prototypes) < 2:
             raise AuditError("zero-shot classification needs at least two labels with prototype sentences")
@@ -57,7 +60,7 @@ class ZeroShotClassifier(SentenceEncoder):
         self._centroids: np.ndarray | None = None
 
     @classmethod
-    def create(cls, model: torch.nn.Module, tokenizer: Any, info: ModelInfo, engine: Engine,
+    def create(cls, model: PreTrainedModel, tokenizer: Any, info: ModelInfo, engine: Engine,
                settings: Settings) -> AuditedModel:
         assert settings.prototypes is not None and settings.temperature is not None
         return cls(model, tokenizer, info, engine, pooling=settings.pooling, normalize=settings.normalize,
@@ -99,11 +102,11 @@ class ZeroShotHead(LabelCheck, EncoderHead):
         self._centroids = torch.tensor(m.centroids(), dtype=torch.float32, device=self.device)
         self._temperature = float(m.temperature)
 
-    def select(self, kw, attention_mask, target_index, target_pos, reference):  # type: ignore[no-untyped-def]
+    def select(self, kw, attention_mask, target_index, target_pos, reference):
         pooled = torch.nn.functional.normalize(self.pooled(kw, attention_mask), dim=-1)
         return log_odds(pooled @ self._centroids.T / self._temperature, target_index)
 
-    def resolve(self, encoded, targets):  # type: ignore[no-untyped-def]
+    def resolve(self, encoded, targets):
         m: ZeroShotClassifier = self.adapter  # type: ignore[assignment]
         probs = m.class_probs([e.text for e in encoded])
         cents = m.centroids()
@@ -115,7 +118,7 @@ class ZeroShotHead(LabelCheck, EncoderHead):
                                           "target_prob": float(p[idx])}))
         return out
 
-    def follow(self, targets, pairs):  # type: ignore[no-untyped-def]
+    def follow(self, targets, pairs):
         return self.resolve(pairs, [t.index for t in targets])
 
 

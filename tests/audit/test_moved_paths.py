@@ -48,7 +48,7 @@ def test_every_old_name_resolves_and_unknown_names_fail():
 
 def test_the_table_lists_every_head_once_with_its_own_adapter_and_target():
     """One entry per head, named as its adapter says, adapters and targets distinct; TASKS is the table's order."""
-    assert tasks.TASKS == tuple(tasks.HEADS)
+    assert tuple(tasks.HEADS) == tasks.TASKS
     assert all(h.adapter.task == name for name, h in tasks.HEADS.items())
     assert len({h.adapter for h in tasks.HEADS.values()}) == len({h.explanation for h in tasks.HEADS.values()}) == len(tasks.HEADS)
     for name, h in tasks.HEADS.items():

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from audit.engine import Engine
-from audit.tasks.text_classification import TextClassifier
 from audit.results import ModelInfo
+from audit.tasks.text_classification import TextClassifier
 
 
 class LinearOverEmbeddings(torch.nn.Module):

@@ -9,9 +9,9 @@ from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job
 from audit.explain.explainer import explain
 from audit.explain.render import render_html, render_table
-from audit.tasks import explanation_head as head_for
 from audit.explain.words import encode
 from audit.stats import bootstrap_ci
+from audit.tasks import explanation_head as head_for
 
 TEXTS = ["The quick brown fox jumps over the lazy dog near the river bank today.",
          "She works as a nurse in a small hospital in the north of the country."]

@@ -10,8 +10,8 @@ import pytest
 import sacrebleu
 
 from audit.errors import AuditError
-from audit.tasks.seq2seq import Seq2SeqLM
 from audit.tasks.base import TokenScores
+from audit.tasks.seq2seq import Seq2SeqLM
 from probes.heads.common import chrf_ci, translation_targets
 from probes.heads.summary_names import GROUPS, SummaryNamesProbe, group_names
 from probes.heads.translation_gender import OCCUPATIONS, TranslationGenderProbe

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from audit.engine import Engine
-from audit.tasks.text_classification import TextClassifier
 from audit.results import ModelInfo
+from audit.tasks.text_classification import TextClassifier
 from audit.testing import minilm_tokenizer
 
 

@@ -1,8 +1,8 @@
 """Long-input QA and summarization: a transparent reader and the past-the-limit invariant as oracles."""
 import pytest
 
-from audit.tasks.question_answering import QuestionAnswering
 from audit.loading import load
+from audit.tasks.question_answering import QuestionAnswering
 from probes.heads.tiny import build
 from probes.long_input.heads import FACTS, LongQAProbe, LongSummaryProbe, f1, normalise
 

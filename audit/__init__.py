@@ -9,9 +9,9 @@ from audit.errors import AuditError
 from audit.results import AuditResult, Case, Chart, Gate, Metric, ModelInfo, ProbeResult
 
 if TYPE_CHECKING:  # pragma: no cover - importing the adapters costs torch; `audit --version` stays fast
-    from audit.tasks.base import AuditedModel
     from audit.progress import Progress
     from audit.run_spec import RunSpec
+    from audit.tasks.base import AuditedModel
 
 __all__ = ["AuditError", "AuditResult", "Case", "Chart", "Gate", "Metric", "ModelInfo", "ProbeResult", "RunSpec", "__version__",
            "load", "run"]

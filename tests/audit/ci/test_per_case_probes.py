@@ -27,7 +27,7 @@ def check_per_case(result: ProbeResult) -> None:
     ("bert-mlm", "bias.pronoun_occupation"),
 ])
 def test_per_case_values_describe_their_metrics(tiny_path, kind: str, probe: str) -> None:
-    from audit.models import load
+    from audit.loading import load
     from probes.base import get_probe
 
     model = load(str(tiny_path(kind)), progress=False, use_cache=False)

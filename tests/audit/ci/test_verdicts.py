@@ -155,7 +155,7 @@ def insensitive_mlms(tmp_path_factory, tiny_path):
     import transformers as tr
 
     from audit import testing
-    from audit.models import load
+    from audit.loading import load
 
     out = {"random": load(str(tiny_path("bert-mlm")), progress=False, use_cache=False)}
     for which in ("uniform", "constant"):

@@ -17,7 +17,7 @@ import pytest
 from audit import lazy_model
 from audit.cache import OutputCache
 from audit.errors import AuditError
-from audit.models import load
+from audit.loading import load
 
 ROOT = Path(__file__).resolve().parents[2]
 

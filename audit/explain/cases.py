@@ -10,8 +10,8 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audit.models import AuditedModel
     from audit.results import Case
+    from audit.tasks.base import AuditedModel
 
 COMPLETENESS_TOL = 0.05
 """Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""

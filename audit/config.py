@@ -684,22 +684,9 @@ def _within_range(value: Any) -> bool:
     return True
 
 
-def probe_parameters(cls: type) -> dict[str, Any]:
-    """Constructor parameters of a probe class (over its bases) and their type hints (Any when unknown)."""
-    import inspect
-
-    params: dict[str, Any] = {}
-    for c in cls.__mro__:
-        if c is object:
-            continue
-        try:
-            hints = typing.get_type_hints(c.__init__)  # type: ignore[misc]  # each class's own constructor
-        except Exception:  # noqa: BLE001 - a hint we cannot evaluate only loses the type check
-            hints = {}
-        for name, p in inspect.signature(c.__init__).parameters.items():  # type: ignore[misc]
-            if p.kind is p.KEYWORD_ONLY and name not in params:
-                params[name] = hints.get(name, typing.Any)
-    return params
+def probe_parameters(cls: Any) -> dict[str, Any]:
+    """A probe class's declared parameters and their types (``Probe.parameters``)."""
+    return {name: p.type for name, p in cls.parameters().items()}
 
 
 def _probes(doc: _Doc, raw: dict[str, dict[str, Any] | None], registry: dict[str, type]) -> dict[str, dict[str, Any]]:
@@ -713,10 +700,10 @@ def _probes(doc: _Doc, raw: dict[str, dict[str, Any] | None], registry: dict[str
         for pname, value in params.items():
             if pname == "thresholds":
                 raise doc.error(path + (pname,), "set thresholds in the top-level thresholds: section")
-            if pname not in accepted:
-                choices = [p for p in accepted if p != "thresholds"]
-                raise doc.error(path + (pname,), f"probe {name!r} has no parameter {pname!r}{did_you_mean(pname, choices)}; "
-                                                 f"its parameters: {', '.join(choices)}")
+            try:
+                registry[name].check_parameters({pname: value})
+            except AuditError as exc:
+                raise doc.error(path + (pname,), str(exc)) from None
             if not _fits(value, accepted[pname]):
                 raise doc.error(path + (pname,), f"expected {_hint_text(accepted[pname])}, got {_typename(value)} {_shown(value)}")
         out[name] = dict(params)

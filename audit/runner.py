@@ -1,7 +1,6 @@
 """Run an audit: load the model, run the probes, explain the telling cases, collect one AuditResult."""
 from __future__ import annotations
 
-import inspect
 import platform
 import random
 import subprocess
@@ -78,16 +77,11 @@ def build_probes(
     skipped: list[ProbeResult] = []
     for cls in classes:
         params = dict((probe_params or {}).get(cls.name, {}))
-        # each class's own constructor (mypy's misc: reading __init__ through a type is fine here)
-        accepted = {n for c in cls.__mro__ if c is not object for n in inspect.signature(c.__init__).parameters}  # type: ignore[misc]
-        unknown = [k for k in params if k not in accepted]
-        if unknown:
-            from audit.errors import did_you_mean
-
-            raise AuditError(f"probe {cls.name!r} has no parameter {unknown[0]!r}{did_you_mean(unknown[0], accepted - {'self', 'args', 'kwargs'})}")
+        cls.check_parameters(params)
         probe = cls(**{"seed": seed, "max_cases": max_cases, **params})
         if thresholds and cls.name in thresholds:
             probe.thresholds = list(thresholds[cls.name])
+            cls.check_thresholds(probe.thresholds)
         if not probe.supports(model):
             if cls.name in named:
                 probe.validate(model)  # raises the explanatory error

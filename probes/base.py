@@ -6,13 +6,17 @@ sort, cache and share forward passes across probes.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import sys
 import time
-from collections.abc import Callable
+import typing
+import warnings
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from audit.errors import AuditError, unknown_name
+from audit.errors import AuditError, did_you_mean, unknown_name
 from audit.gates import MetricSpec, Threshold, apply
 from audit.results import Gate, Metric, ProbeResult
 
@@ -24,11 +28,31 @@ SHRINK_FROM = 64
 """The case cap a probe without one gets on its first cut to fit a token budget."""
 
 
-class Probe:
-    """Base class. Subclasses set the class attributes and implement ``_run``.
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One declared probe parameter, as `audit list`, `audit init`, the config reader and the runner see it."""
 
-    Constructors only store parameters (as keyword arguments with defaults) so that ``get_params``
-    can print the exact configuration; ``validate`` is the one place that checks them.
+    name: str
+    type: Any
+    """The annotation, resolved (``Any`` when it names something only imported for type checking)."""
+    default: Any
+    doc: str
+
+
+def param(default: Any, doc: str) -> Any:
+    """Declare a probe parameter as a class field: ``n_items: int = param(40, "items per language")``.
+
+    Defaults must be immutable (None, numbers, strings, tuples): the same default serves every instance."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+@dataclasses.dataclass(kw_only=True, eq=False)
+class Probe:
+    """Base class. Subclasses set the class attributes, declare their parameters as fields with
+    :func:`param` (each subclass becomes a keyword-only dataclass) and implement ``_run``.
+
+    Constructors only store parameters, so ``get_params`` prints the exact configuration; ``validate`` is
+    the one place that checks them against a model, and :meth:`parameters` the one place that lists them.
     """
 
     name: ClassVar[str] = ""
@@ -50,30 +74,80 @@ class Probe:
     cases_drive_cost: ClassVar[bool] = True
     """Whether ``max_cases`` caps the inputs (False where it only caps the cases worth explaining)."""
 
-    def __init__(self, *, seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.seed = seed
-        self.max_cases = max_cases
-        self.thresholds = thresholds
+    seed: int = param(0, "seed of every sample and resampling the probe draws")
+    max_cases: int | None = param(None, "cap on the cases run (a seeded sample); unset: all of them")
+    thresholds: list[Threshold] | None = param(None, "gates on the metrics (set in the config's thresholds: section)")
+
+    _legacy: ClassVar[bool] = False
+    """Whether the probe (or a base) was written the old way, with its own ``__init__`` storing keyword arguments."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._legacy = cls._legacy or "__init__" in cls.__dict__
+        if cls._legacy:
+            warnings.warn(f"probe class {cls.__qualname__} defines __init__; declare its parameters as fields "
+                          "with probes.base.param() instead (README, 'Adding a probe')", DeprecationWarning, stacklevel=2)
+        else:
+            dataclasses.dataclass(kw_only=True, eq=False)(cls)
+
+    def __post_init__(self) -> None:
+        # Sequences are stored as lists whichever kind was given, so a tuple default and a YAML list read the
+        # same in ``params`` and in the budget's notes on what ``shrink`` cut.
+        for pname in () if self._legacy else self.parameters():
+            if isinstance(getattr(self, pname), tuple):
+                setattr(self, pname, list(getattr(self, pname)))
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        """The declared parameters by name, the probe's own first and the base's (seed, max_cases, thresholds) last."""
+        if cls._legacy:
+            return _legacy_parameters(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        out: dict[str, Param] = {}
+        for c in cls.__mro__:
+            for fname in c.__dict__.get("__annotations__", {}):
+                f = fields.get(fname)
+                if f is not None and fname not in out:
+                    out[fname] = Param(fname, _resolve(f.type, c), f.default, f.metadata.get("doc", ""))
+        return out
+
+    @classmethod
+    def check_parameters(cls, params: Mapping[str, Any]) -> None:
+        """Raise AuditError naming the first parameter the probe does not declare, with the ones it does."""
+        accepted = [n for n in cls.parameters() if n != "thresholds"]
+        for pname in params:
+            if pname not in accepted and pname != "thresholds":
+                raise AuditError(f"probe {cls.name!r} has no parameter {pname!r}{did_you_mean(pname, accepted)}; "
+                                 f"its parameters: {', '.join(accepted)}")
+
+    @classmethod
+    def check_thresholds(cls, thresholds: list[Threshold]) -> None:
+        """Raise AuditError for a threshold on a metric the probe does not declare, or cannot gate — before
+        any model runs (a probe that declares no metrics is checked after its run, by ``gates_for``)."""
+        specs = {s.name: s for s in cls.metric_specs}
+        gateable = [n for n, s in specs.items() if s.gateable]
+        for t in thresholds if specs else ():
+            if t.metric not in specs:
+                raise AuditError(f"probe {cls.name!r} has no metric {t.metric!r}{did_you_mean(t.metric, specs)}; "
+                                 f"its gateable metrics: {', '.join(gateable)}")
+            if not specs[t.metric].gateable:
+                raise AuditError(f"{t.metric} of {cls.name} has no good direction (it is context for the other "
+                                 "metrics) and cannot be gated; gate another metric")
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters and their current values (JSON-friendly)."""
+        """Parameters and their current values (JSON-friendly)."""
         params: dict[str, Any] = {}
-        for cls in type(self).__mro__:
-            if cls is object:
+        for pname in self.parameters():
+            if not hasattr(self, pname):
                 continue
-            # each class's own constructor (mypy's misc: reading __init__ through a type is fine here)
-            for pname, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
-                if p.kind is p.KEYWORD_ONLY and pname not in params and hasattr(self, pname):
-                    value = getattr(self, pname)
-                    if pname == "thresholds" and value is not None:
-                        value = [vars(t) for t in value]
-                    elif not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
-                        from audit.data_sources import (
-                            describe,  # data passed in memory (a DataFrame, a Dataset), a Path
-                        )
+            value = getattr(self, pname)
+            if pname == "thresholds" and value is not None:
+                value = [vars(t) for t in value]
+            elif not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
+                from audit.data_sources import describe  # data passed in memory (a DataFrame, a Dataset), a Path
 
-                        value = describe(value)
-                    params[pname] = value
+                value = describe(value)
+            params[pname] = value
         return params
 
     @classmethod
@@ -213,3 +287,35 @@ def resolve(probe_names: list[str] | None = None, suite_names: list[str] | None 
 
 
 ProbeFactory = Callable[..., Probe]
+
+
+def _resolve(annotation: Any, owner: type) -> Any:
+    """A field's annotation as a type, evaluated in its class's module (Any when it cannot be)."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, dict(vars(typing)), dict(vars(sys.modules[owner.__module__])))  # noqa: S307
+    except Exception:  # noqa: BLE001 - a name imported only for type checking: the type check is lost, nothing else
+        return Any
+
+
+def _legacy_parameters(cls: type[Probe]) -> dict[str, Param]:
+    """Parameters of a probe written the old way: the keyword-only arguments of the constructors over its
+    bases, so third-party probes keep working unchanged (deprecated: see ``Probe.__init_subclass__``)."""
+    base = Probe.parameters()
+    params: dict[str, Param] = {}
+    for c in cls.__mro__[: cls.__mro__.index(Probe)]:
+        init = c.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            hints = typing.get_type_hints(init)
+        except Exception:  # noqa: BLE001 - a hint we cannot evaluate only loses the type check
+            hints = {}
+        for pname, p in inspect.signature(init).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and pname not in params:
+                doc = base[pname].doc if pname in base else ""
+                params[pname] = Param(pname, hints.get(pname, Any), p.default, doc)
+    for pname, p in base.items():
+        params.setdefault(pname, p)
+    return params

@@ -14,7 +14,7 @@ from audit.errors import unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import bootstrap_ci, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 
 SENTENCES = (
     "The hotel room was clean and the staff were friendly.",
@@ -87,11 +87,9 @@ class PerturbationProbe(Probe):
         MetricSpec("similarity", higher_is_better=True, groups="edit"),
     )
 
-    def __init__(self, *, texts: list[str] | None = None, perturbations: list[str] | None = None,
-                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
-        self.texts = texts
-        self.perturbations = perturbations
+    texts: list[str] | None = param(None, "sentences to edit; unset: the 24 built-in ones")
+    perturbations: list[str] | None = param(None,
+                 "edits to apply (whitespace, lowercase, no_final_punctuation, typo); unset: all")
 
     def validate(self, model) -> None:
         from audit.errors import AuditError

@@ -12,10 +12,10 @@ import numpy as np
 
 from audit.data_sources import DataSource, describe, is_table, load_columns
 from audit.errors import AuditError, unknown_name
-from audit.gates import Threshold
+from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import benjamini_hochberg
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias import weat
 from probes.bias.common import bar_chart, rounded
 from probes.bias.lexicon import DATA, read_yaml
@@ -99,16 +99,19 @@ class WeatProbe(Probe):
         ],
     }
     default_thresholds = (Threshold("largest_effect_size", 0.8, min_n=8),)
+    metric_specs = (
+        MetricSpec("effect_size", ideal=0.0, groups="test"),
+        MetricSpec("effect_size_ddof0", ideal=0.0, groups="test"),
+        MetricSpec("sanity_effect_size", higher_is_better=True, groups="test"),
+        MetricSpec("sanity_effect_size_ddof0", higher_is_better=True, groups="test"),
+        MetricSpec("largest_effect_size", ideal=0.0),
+    )
 
-    def __init__(self, *, tests: list[str] | None = None, sets_file: DataSource | None = None, n_permutations: int = 10_000,
-                 exact_limit: int = weat.EXACT_LIMIT, alpha: float = 0.05, seed: int = 0, max_cases: int | None = None,
-                 thresholds: list[Threshold] | None = None) -> None:
-        self.tests = tests
-        self.sets_file = sets_file
-        self.n_permutations = n_permutations
-        self.exact_limit = exact_limit
-        self.alpha = alpha
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    tests: list[str] | None = param(None, "WEAT tests to run by name; unset: all")
+    sets_file: DataSource | None = param(None, "a YAML file of word sets and tests replacing the built-in ones")
+    n_permutations: int = param(10_000, "random partitions when the exact test has too many")
+    exact_limit: int = param(weat.EXACT_LIMIT, "most partitions enumerated for an exact p-value")
+    alpha: float = param(0.05, "significance level of the tests")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

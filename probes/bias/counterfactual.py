@@ -19,7 +19,7 @@ from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, paired_permutation_test, wilcoxon_signed_rank
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias.common import bar_chart, rounded, target_label
 from probes.bias.lexicon import TEMPLATE_KINDS, Axis, Frame, load_lexicon, sample_frames
 
@@ -83,18 +83,14 @@ class CounterfactualProbe(Probe):
         MetricSpec("null_flip_rate", groups="axis"),
     )
 
-    def __init__(self, *, target: str | None = None, axes: list[str] | None = None,
-                 template_kinds: list[str] | None = None, lexicon_file: DataSource | None = None, test: str = "permutation",
-                 alpha: float = 0.05, cases_per_axis: int | None = 320, seed: int = 0, max_cases: int | None = None,
-                 thresholds: list[Threshold] | None = None) -> None:
-        self.target = target
-        self.cases_per_axis = cases_per_axis
-        self.axes = axes
-        self.template_kinds = template_kinds
-        self.lexicon_file = lexicon_file
-        self.test = test
-        self.alpha = alpha
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    target: str | None = param(None, "the label whose probability is compared; unset: the model's positive-like label")
+    axes: list[str] | None = param(None, "identity axes to swap (gender, race, ...); unset: all")
+    template_kinds: list[str] | None = param(None, "kinds of sentence frames to fill; unset: all")
+    lexicon_file: DataSource | None = param(None,
+                 "a YAML lexicon of axes, groups and templates replacing the built-in one")
+    test: str = param("permutation", "paired test of each gap: permutation or wilcoxon")
+    alpha: float = param(0.05, "significance level of the tests between groups")
+    cases_per_axis: int | None = param(320, "sentence frames sampled per axis; None: every frame")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

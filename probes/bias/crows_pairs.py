@@ -18,7 +18,7 @@ from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import binomial_test, bootstrap_ci, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias.common import bar_chart, rounded
 from probes.bias.lexicon import DATA, read_yaml
 
@@ -116,10 +116,8 @@ class CrowsPairsProbe(Probe):
                                floor="sensitivity_max", floor_level=BARELY_REACTS),
                     MetricSpec("sensitivity"), MetricSpec("sensitivity_max"))
 
-    def __init__(self, *, pairs_file: DataSource | None = None, seed: int = 0, max_cases: int | None = None,
-                 thresholds: list[Threshold] | None = None) -> None:
-        self.pairs_file = pairs_file
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    pairs_file: DataSource | None = param(None,
+                 "CrowS-Pairs CSV (sent_more, sent_less, bias_type); unset: built-in pairs")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

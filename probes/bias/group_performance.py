@@ -19,7 +19,7 @@ from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, bootstrap_ci, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias import group_metrics as gm
 from probes.bias import slices
 from probes.bias.common import POSITIVE_LIKE, rounded, target_label
@@ -89,24 +89,18 @@ class GroupPerformanceProbe(Probe):
         *(MetricSpec(d, higher_is_better=d in gm.LOWER_IS_WORSE, groups="column[/class c]") for d in gm.DISPARITIES),
     )
 
-    def __init__(self, *, data: DataSource | None = None, text_column: str = "text", label_column: str = "label",
-                 group_columns: list[str] | None = None, infer_groups: list[str] | None = None,
-                 positive_label: str | None = None, label_map: dict[str, str] | None = None,
-                 min_group_size: int = MIN_CASES, alpha: float = 0.05, n_resamples: int = 1000,
-                 slice_search: bool = True, seed: int = 0, max_cases: int | None = None,
-                 thresholds: list[Threshold] | None = None) -> None:
-        self.data = data
-        self.text_column = text_column
-        self.label_column = label_column
-        self.group_columns = group_columns
-        self.infer_groups = infer_groups
-        self.positive_label = positive_label
-        self.label_map = label_map
-        self.min_group_size = min_group_size
-        self.alpha = alpha
-        self.n_resamples = n_resamples
-        self.slice_search = slice_search
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    data: DataSource | None = param(None,
+                 "labelled examples (CSV/JSONL/Parquet path, DataFrame, Dataset); unset: a generated example")
+    text_column: str = param("text", "column holding the text")
+    label_column: str = param("label", "column holding the gold label")
+    group_columns: list[str] | None = param(None, "columns naming each example's group")
+    infer_groups: list[str] | None = param(None, "axes whose groups are inferred from lexicon terms in the text")
+    positive_label: str | None = param(None, "the label counted as positive for rates; unset: a positive-like one")
+    label_map: dict[str, str] | None = param(None, "dataset label -> model label, where the names differ")
+    min_group_size: int = param(MIN_CASES, "fewest examples a group needs to be compared")
+    alpha: float = param(0.05, "significance level of the disparity tests")
+    n_resamples: int = param(1000, "bootstrap and permutation resamples")
+    slice_search: bool = param(True, "also search for the worst-served slices")
 
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()

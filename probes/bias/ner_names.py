@@ -13,7 +13,7 @@ from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias.common import bar_chart, diff_interval, rounded
 from probes.bias.lexicon import DATA, faker_names, read_yaml, terms_by_variant
 
@@ -74,12 +74,9 @@ class NerNamesProbe(Probe):
         MetricSpec("best_recall"),
     )
 
-    def __init__(self, *, names_per_group: int = 10, person_label: str | None = None, alpha: float = 0.05,
-                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.names_per_group = names_per_group
-        self.person_label = person_label
-        self.alpha = alpha
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    names_per_group: int = param(10, "first names drawn per group")
+    person_label: str | None = param(None, "the model's entity type for persons; unset: found among PER, PERSON, ...")
+    alpha: float = param(0.05, "significance level of the tests between groups")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

@@ -13,7 +13,7 @@ from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Metric, ProbeResult, case_id, case_values
 from audit.stats import bootstrap_ci, paired_permutation_test
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.bias.common import bar_chart, rounded
 from probes.bias.lexicon import DATA, read_yaml
 
@@ -65,11 +65,8 @@ class PronounOccupationProbe(Probe):
         MetricSpec("sensitivity"), MetricSpec("sensitivity_max"), MetricSpec("share_sensitivity_max"),
     )
 
-    def __init__(self, *, occupations: list[str] | None = None, pronouns: list[str] | None = None, seed: int = 0,
-                 max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.occupations = occupations
-        self.pronouns = pronouns
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    occupations: list[str] | None = param(None, "occupations to fill in; unset: the built-in list")
+    pronouns: list[str] | None = param(None, "pronouns compared; unset: he, she, they")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

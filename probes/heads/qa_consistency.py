@@ -16,7 +16,7 @@ from audit.errors import unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.heads.common import rounded
 
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -110,11 +110,9 @@ class QAConsistencyProbe(Probe):
         MetricSpec("consistency", higher_is_better=True, proportion=1.0),
     )
 
-    def __init__(self, *, languages: list[str] | None = None, max_answer_len: int = 10, seed: int = 0,
-                 max_cases: int | None = 24, thresholds: list[Threshold] | None = None) -> None:
-        self.languages = languages
-        self.max_answer_len = max_answer_len
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    languages: list[str] | None = param(None, "languages the questions are asked in; unset: the built-in set")
+    max_answer_len: int = param(10, "longest answer span, in tokens")
+    max_cases: int | None = param(24, "cap on the questions run (a seeded sample)")
 
     def validate(self, model: Any) -> None:
         super().validate(model)

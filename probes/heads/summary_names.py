@@ -16,7 +16,7 @@ from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.heads.common import chrf, paired_difference, rounded
 
 DOCUMENTS: tuple[tuple[str, str], ...] = (
@@ -99,22 +99,18 @@ class SummaryNamesProbe(Probe):
     }
     default_thresholds = (Threshold("loglik_gap", 0.1),)
     metric_specs = (
-        MetricSpec("name_kept", higher_is_better=True),
+        MetricSpec("name_kept", higher_is_better=True, groups="name group", proportion=1.0),
         MetricSpec("loglik_gap", ideal=0.0, groups="name group", floor="sensitivity_max"),
         MetricSpec("summary_change", ideal=0.0, groups="name group", floor="summary_sensitivity_max"),
         MetricSpec("sensitivity"), MetricSpec("sensitivity_max"), MetricSpec("summary_sensitivity_max"),
     )
 
-    def __init__(self, *, groups: list[str] | None = None, reference_group: str | None = None, names_per_group: int = 2,
-                 max_new_tokens: int = 48, num_beams: int = 1, source_template: str = "{text}", seed: int = 0,
-                 max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.groups = groups
-        self.reference_group = reference_group
-        self.names_per_group = names_per_group
-        self.max_new_tokens = max_new_tokens
-        self.num_beams = num_beams
-        self.source_template = source_template
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    groups: list[str] | None = param(None, "name groups compared; unset: all")
+    reference_group: str | None = param(None, "the group others are compared with; unset: the first")
+    names_per_group: int = param(2, "names drawn per group")
+    max_new_tokens: int = param(48, "longest summary generated, in tokens")
+    num_beams: int = param(1, "beam width (1: greedy)")
+    source_template: str = param("{text}", "prompt around the document, e.g. 'summarize: {text}'")
 
     def validate(self, model: Any) -> None:
         from audit.errors import unknown_name

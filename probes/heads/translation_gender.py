@@ -14,7 +14,7 @@ from audit.errors import AuditError
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import benjamini_hochberg, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.heads.common import paired_difference, rounded, translation_targets
 
 OCCUPATIONS: dict[str, dict[str, Any]] = {
@@ -101,11 +101,9 @@ class TranslationGenderProbe(Probe):
         MetricSpec("masculine_preference", ideal=0.0, groups="language"),
     )
 
-    def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None, seed: int = 0,
-                 max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.languages = languages
-        self.source_template = source_template
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    languages: list[str] | None = param(None, "target languages; unset: the model's own pair")
+    source_template: str | None = param(None,
+                 "prompt around the source text, e.g. 'translate English to German: {text}'")
 
     def supports(self, model: Any) -> bool:
         return super().supports(model) and bool(translation_targets(model, self.languages, self.source_template, LANGUAGES))

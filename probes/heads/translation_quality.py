@@ -13,7 +13,7 @@ from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult, case_id, case_values
 from audit.stats import too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.heads.common import chrf, chrf_ci, identifiable_languages, identify, rounded, translation_targets
 
 KINDS = ("territories", "languages")
@@ -71,15 +71,13 @@ class TranslationQualityProbe(Probe):
         MetricSpec("on_target", higher_is_better=True, groups="en-language", proportion=1.0),
     )
 
-    def __init__(self, *, languages: list[str] | None = None, source_template: str | None = None,
-                 kinds: list[str] | None = None, max_new_tokens: int = 16, num_beams: int = 1, seed: int = 0,
-                 max_cases: int | None = 60, thresholds: list[Threshold] | None = None) -> None:
-        self.languages = languages
-        self.source_template = source_template
-        self.kinds = kinds
-        self.max_new_tokens = max_new_tokens
-        self.num_beams = num_beams
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    languages: list[str] | None = param(None, "target languages; unset: the model's own pair")
+    source_template: str | None = param(None,
+                 "prompt around the source text, e.g. 'translate English to German: {text}'")
+    kinds: list[str] | None = param(None, "CLDR name sets translated (territories, languages); unset: both")
+    max_new_tokens: int = param(16, "longest translation generated, in tokens")
+    num_beams: int = param(1, "beam width (1: greedy)")
+    max_cases: int | None = param(60, "cap on the sentences run (a seeded sample)")
 
     def _known(self) -> list[str]:
         from babel import localedata

@@ -11,7 +11,7 @@ from audit.errors import AuditError, unknown_name
 from audit.gates import MetricSpec
 from audit.results import Chart, Metric, ProbeResult
 from audit.stats import paired_permutation_test
-from probes.base import register_probe
+from probes.base import param, register_probe
 from probes.long_input import haystack
 from probes.long_input.grid_probe import GridProbe
 from probes.long_input.measures import mean_with_ci, truncation_rows
@@ -67,11 +67,9 @@ class EncoderProbe(GridProbe):
         ],
     }
 
-    def __init__(self, *, needles: Sequence[str] | None = None, strategies: Sequence[str] = EMBED_STRATEGIES,
-                 **grid: Any) -> None:
-        self.needles = list(needles) if needles is not None else None
-        self.strategies = list(strategies)
-        super().__init__(**grid)
+    needles: Sequence[str] | None = param(None,
+                 "sentences whose embedding must survive the long input; unset: built-in ones")
+    strategies: Sequence[str] = param(EMBED_STRATEGIES, "long-text strategies for embedding a long input")
 
     def validate(self, model: AuditedModel) -> None:
         super().validate(model)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from audit.errors import AuditError
-from probes.base import Probe
+from probes.base import Probe, param
 from probes.long_input import haystack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,15 +17,14 @@ class GridProbe(Probe):
     model's limit (``n_lengths`` points); nothing longer than ``max_tokens`` is built. ``min_length=None`` starts
     at 32 tokens, or higher when the longest needle needs it (small-vocabulary tokenizers)."""
 
-    def __init__(self, *, lengths: Sequence[int] | None = None, min_length: int | None = None, n_lengths: int = 5,
-                 depths: Sequence[float] = haystack.DEPTHS, max_tokens: int = haystack.MAX_TOKENS, seed: int = 0,
-                 max_cases: int | None = None, thresholds: Any = None) -> None:
-        self.lengths = list(lengths) if lengths is not None else None
-        self.min_length = min_length
-        self.n_lengths = n_lengths
-        self.depths = list(depths)
-        self.max_tokens = max_tokens
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    lengths: Sequence[int] | None = param(None,
+                 "input lengths in tokens; unset: a log grid from min_length to twice the model's limit")
+    min_length: int | None = param(None,
+                 "shortest length of the log grid; unset: 32 tokens, or what the longest needle needs")
+    n_lengths: int = param(5, "points on the log grid of lengths")
+    depths: Sequence[float] = param(haystack.DEPTHS,
+                 "where the needle sits, as fractions of the input (0 start, 1 end)")
+    max_tokens: int = param(haystack.MAX_TOKENS, "longest input built, in tokens")
 
     def grid(self, model: AuditedModel, needed: int) -> tuple[int, list[int], list[str]]:
         """The limit in force, the lengths (ascending) and warnings; AuditError on bad parameters. ``needed``

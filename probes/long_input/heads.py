@@ -21,7 +21,7 @@ import numpy as np
 from audit.gates import MetricSpec, Threshold
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, paired_permutation_test
-from probes.base import register_probe
+from probes.base import param, register_probe
 from probes.long_input import haystack, measures
 from probes.long_input.grid_probe import GridProbe
 
@@ -92,9 +92,7 @@ class LongQAProbe(GridProbe):
     metric_specs = (MetricSpec("exact_match_at_longest", higher_is_better=True, groups="strategy"),
                     MetricSpec("exact_match_drop", higher_is_better=False, groups="strategy"))
 
-    def __init__(self, *, strategies: tuple[str, ...] = ("truncate", "window"), **grid: Any) -> None:
-        self.strategies = tuple(strategies)
-        super().__init__(**grid)
+    strategies: tuple[str, ...] = param(("truncate", "window"), "long-text strategies compared for the answer span")
 
     def validate(self, model) -> None:
         from audit.errors import unknown_name

@@ -16,7 +16,7 @@ from audit.errors import AuditError
 from audit.gates import MetricSpec
 from audit.results import Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES
-from probes.base import register_probe
+from probes.base import param, register_probe
 from probes.long_input import haystack
 from probes.long_input.grid_probe import GridProbe
 from probes.long_input.measures import effective_length, mean_with_ci, proportion, truncation_rows
@@ -64,14 +64,11 @@ class LanguageModelProbe(GridProbe):
         ],
     }
 
-    def __init__(self, *, n_key_sets: int = 1, n_distractors: int = 2, n_texts: int = 2, position_bins: int = 8,
-                 retrieval_level: float = 0.9, **grid: Any) -> None:
-        self.n_key_sets = n_key_sets
-        self.n_distractors = n_distractors
-        self.n_texts = n_texts
-        self.position_bins = position_bins
-        self.retrieval_level = retrieval_level
-        super().__init__(**grid)
+    n_key_sets: int = param(1, "sets of passkeys drawn (more: tighter accuracy per cell)")
+    n_distractors: int = param(2, "wrong keys scored beside the right one (chance is 1 / (n + 1))")
+    n_texts: int = param(2, "filler texts per cell")
+    position_bins: int = param(8, "bins of the per-position loss curve")
+    retrieval_level: float = param(0.9, "passkey accuracy that counts as retrieved (effective length)")
 
     def shrink(self) -> str | None:
         """Fewer long natural texts and distractor keys first (a masked LM's pseudo-log-likelihood costs a forward

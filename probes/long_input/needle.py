@@ -17,7 +17,7 @@ from audit.gates import MetricSpec
 from audit.long_text import LONG_TEXT_STRATEGIES
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import MIN_CASES, benjamini_hochberg, paired_permutation_test
-from probes.base import register_probe
+from probes.base import param, register_probe
 from probes.long_input import haystack
 from probes.long_input.grid_probe import GridProbe
 from probes.long_input.measures import effective_length, mean_with_ci, proportion, truncation_rows
@@ -76,12 +76,11 @@ class NeedleProbe(GridProbe):
         ],
     }
 
-    def __init__(self, *, needles: Sequence[str] | None = None, strategies: Sequence[str] = LONG_TEXT_STRATEGIES,
-                 agreement_level: float = 0.9, **grid: Any) -> None:
-        self.needles = list(needles) if needles is not None else None
-        self.strategies = list(strategies)
-        self.agreement_level = agreement_level
-        super().__init__(**grid)
+    needles: Sequence[str] | None = param(None,
+                 "sentences whose class must survive the long input; unset: built-in ones")
+    strategies: Sequence[str] = param(LONG_TEXT_STRATEGIES, "long-text strategies compared with truncation")
+    agreement_level: float = param(0.9,
+                 "share of agreement with the short input that counts as kept (effective length)")
 
     def validate(self, model: AuditedModel) -> None:
         super().validate(model)

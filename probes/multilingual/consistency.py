@@ -14,10 +14,10 @@ import numpy as np
 
 from audit.data_sources import DataSource, describe, load_columns
 from audit.errors import AuditError
-from audit.gates import MetricSpec, Threshold
+from audit.gates import MetricSpec
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import benjamini_hochberg, bootstrap_ci, too_few, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.multilingual.common import (
     case_limit,
     check_languages,
@@ -95,14 +95,10 @@ class ConsistencyProbe(Probe):
     }
     default_thresholds = ()
 
-    def __init__(self, *, languages: list[str] | None = None, items: int = 40, min_items: int = 10,
-                 dataset: DataSource | None = None, seed: int = 0, max_cases: int | None = None,
-                 thresholds: list[Threshold] | None = None) -> None:
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
-        self.languages = languages
-        self.items = items
-        self.min_items = min_items
-        self.dataset = dataset
+    languages: list[str] | None = param(None, "languages compared with English; unset: the built-in panel")
+    items: int = param(40, "parallel items per language")
+    min_items: int = param(10, "fewest items per language when cut to fit the token budget")
+    dataset: DataSource | None = param(None, "parallel items (path or in-memory data) replacing the built-in ones")
 
     def shrink(self) -> str | None:
         """Fewer parallel items per language (not below min_items) when over the token budget."""

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import Threshold
+from audit.gates import MetricSpec
 from audit.results import Case, Chart, Metric, ProbeResult
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.multilingual import segment
 from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, tier_order
 from probes.multilingual.languages import ENGLISH, TIER_RULE, Language, millions, registry, script_name
@@ -78,13 +78,18 @@ class PerplexityProbe(Probe):
         ],
     }
     default_thresholds = ()
+    metric_specs = (
+        MetricSpec("median_vs_english", higher_is_better=False),
+        *(spec for what in ("bits_per_byte", "pseudo_perplexity_per_char") for spec in (  # causal LMs, masked LMs
+            MetricSpec(f"max_{what}", higher_is_better=False),
+            MetricSpec(f"{what}_by_tier", higher_is_better=False, groups="tier"),
+            MetricSpec(what, higher_is_better=False, groups="language (with `languages` given)"),
+        )),
+    )
 
-    def __init__(self, *, languages: list[str] | None = None, max_languages: int | None = 40, max_chars: int = 80,
-                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
-        self.languages = languages
-        self.max_languages = max_languages
-        self.max_chars = max_chars
+    languages: list[str] | None = param(None, "languages measured; unset: a panel of one language per script")
+    max_languages: int | None = param(40, "size of the default panel; None: every script")
+    max_chars: int = param(80, "characters of sample text per language")
 
     def shrink(self) -> str | None:
         """Fewer languages in the default panel (English stays) when over the token budget."""

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from audit.errors import AuditError
-from audit.gates import MetricSpec, Threshold
+from audit.gates import MetricSpec
 from audit.results import Case, Chart, Metric, ProbeResult
 from audit.stats import bootstrap_ci, wilson_interval
-from probes.base import Probe, register_probe
+from probes.base import Probe, param, register_probe
 from probes.multilingual import coverage, segment
 from probes.multilingual.common import case_limit, check_languages, chosen, group_rows, speakers_of, tier_order
 from probes.multilingual.languages import (
@@ -95,12 +95,9 @@ class TokenizerCoverageProbe(Probe):
     }
     default_thresholds = ()
 
-    def __init__(self, *, languages: list[str] | None = None, min_words: int = 20, frequent_words: int = 1000,
-                 seed: int = 0, max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
-        self.languages = languages
-        self.min_words = min_words
-        self.frequent_words = frequent_words
+    languages: list[str] | None = param(None, "languages measured; unset: every language with sample text")
+    min_words: int = param(20, "fewest words of sample text a language needs")
+    frequent_words: int = param(1000, "most frequent words per language checked for splitting (0: none)")
 
     def validate(self, model) -> None:
         super().validate(model)

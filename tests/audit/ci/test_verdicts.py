@@ -23,7 +23,7 @@ from audit.cli import main
 from audit.gates import MetricSpec, Threshold, cases_needed, evaluate
 from audit.results import AuditResult, Metric, ProbeResult
 from audit.stats import bootstrap_ci, wilson_interval
-from probes.base import Probe
+from probes.base import Probe, param
 
 
 class SyntheticGap(Probe):
@@ -34,10 +34,9 @@ class SyntheticGap(Probe):
     default_thresholds = (Threshold("gap", 0.10),)
     metric_specs = (MetricSpec("gap", higher_is_better=False),)
 
-    def __init__(self, *, effect: float = 0.2, sd: float = 0.3, n: int = 80, seed: int = 0,
-                 max_cases: int | None = None, thresholds: list[Threshold] | None = None) -> None:
-        self.effect, self.sd, self.n = effect, sd, n
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
+    effect: float = param(0.2, "the true mean gap")
+    sd: float = param(0.3, "the spread of the per-case gaps")
+    n: int = param(80, "cases drawn")
 
     def _run(self, model: Any) -> ProbeResult:
         draws = np.random.default_rng(self.seed).normal(self.effect, self.sd, self.n)[: self.max_cases or self.n]

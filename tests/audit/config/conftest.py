@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from probes.base import Probe
+from probes.base import Probe, param
 
 
 class TypedProbe(Probe):
@@ -16,10 +16,10 @@ class TypedProbe(Probe):
     name = "testing.typed"
     suite = "testing"
 
-    def __init__(self, *, n: int = 10, rate: float = 0.5, names: list[str] | None = None,
-                 kind: Literal["a", "b"] = "a", seed: int = 0, max_cases: int | None = None, thresholds=None) -> None:
-        super().__init__(seed=seed, max_cases=max_cases, thresholds=thresholds)
-        self.n, self.rate, self.names, self.kind = n, rate, names, kind
+    n: int = param(10, "a count")
+    rate: float = param(0.5, "a rate")
+    names: list[str] | None = param(None, "some names")
+    kind: Literal["a", "b"] = param("a", "one of two kinds")
 
 
 @pytest.fixture

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--label-column", help="column with the true label (default: label)")
     run.add_argument("--dry-run", action="store_true", help="count cases and forward passes per suite and estimate the time; run nothing, write nothing")
 
-    sub.add_parser("list", help="list the probes, one line each")
+    lst = sub.add_parser("list", help="list the probes, one line each; with a probe's name, its parameters and metrics")
+    lst.add_argument("probe", nargs="?", help="a probe's name: show what it declares (parameters, metrics, default gates)")
 
     rep = sub.add_parser("report", help="render a report from results.json")
     rep.add_argument("results")
@@ -348,10 +349,27 @@ def _print_summary(result: Any, written: dict[str, Path], allow_inconclusive: bo
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from probes.base import registry
+    from probes.base import get_probe, registry
 
-    for name, cls in registry().items():
-        print(f"{name:32} [{cls.suite}] {cls.title} (needs: {cls.needs()})")
+    if not getattr(args, "probe", None):
+        for name, cls in registry().items():
+            print(f"{name:32} [{cls.suite}] {cls.title} (needs: {cls.needs()})")
+        return EXIT_OK
+    from audit.config import _hint_text
+
+    cls = get_probe(args.probe)
+    print(f"{cls.name} [{cls.suite}] {cls.title} (needs: {cls.needs()})")
+    print("parameters (set under probes: in a config):")
+    for p in cls.parameters().values():
+        if p.name != "thresholds":
+            print(f"  {p.name}: {_hint_text(p.type)} = {p.default!r} — {p.doc}")
+    gates = {t.metric: t for t in cls.default_thresholds}
+    print("metrics (gate them under thresholds: in a config):")
+    for s in cls.metric_specs:
+        good = (f"ideal {s.ideal:g}" if s.ideal is not None else
+                "not gateable" if s.higher_is_better is None else "higher is better" if s.higher_is_better else "lower is better")
+        extra = "".join([f"; groups: {s.groups}" if s.groups else "", f"; default gate {gates[s.name].value:g}" if s.name in gates else ""])
+        print(f"  {s.name} ({good}{extra})")
     return EXIT_OK
 
 

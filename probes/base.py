@@ -16,6 +16,11 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover
+    from typing_extensions import dataclass_transform
+
 from audit.errors import AuditError, did_you_mean, unknown_name
 from audit.gates import MetricSpec, Threshold, apply
 from audit.results import Gate, Metric, ProbeResult
@@ -46,6 +51,7 @@ def param(default: Any, doc: str) -> Any:
     return dataclasses.field(default=default, metadata={"doc": doc})
 
 
+@dataclass_transform(kw_only_default=True, field_specifiers=(param, dataclasses.field))  # type checkers: subclasses too
 @dataclasses.dataclass(kw_only=True, eq=False)
 class Probe:
     """Base class. Subclasses set the class attributes, declare their parameters as fields with

@@ -48,3 +48,14 @@ def default_model():
     from audit.loading import load
 
     return load("default", progress=False, use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_head(tiny, tmp_path_factory: pytest.TempPathFactory):
+    """tiny_head(kind) -> a loaded tiny model of any head, the question-answering and sequence-to-sequence
+    ones of probes.heads.tiny included (see audit.conformance.TINY_KINDS); built once per session."""
+    from audit.conformance import tiny_models
+    from probes.heads.tiny import KINDS
+
+    heads = tiny_models(tmp_path_factory.mktemp("tiny_heads"))
+    return lambda kind: heads(kind) if kind in KINDS else tiny(kind)

@@ -39,6 +39,9 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
+EXAMPLE = "generated example"
+"""The ``data`` value that names the generated example (recorded in ``params``; accepted back from a config)."""
+
 @register_probe
 class GroupPerformanceProbe(Probe):
     name = "bias.group_performance"
@@ -102,10 +105,15 @@ class GroupPerformanceProbe(Probe):
     n_resamples: int = param(1000, "bootstrap and permutation resamples")
     slice_search: bool = param(True, "also search for the worst-served slices")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data == EXAMPLE:  # what ``params`` records for the generated example reads back as it
+            self.data = None
+
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
         if self.data is None:
-            params["data"] = "generated example"
+            params["data"] = EXAMPLE
         return params
 
     def supports(self, model: Any) -> bool:

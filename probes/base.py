@@ -82,7 +82,7 @@ class Probe:
 
     seed: int = param(0, "seed of every sample and resampling the probe draws")
     max_cases: int | None = param(None, "cap on the cases run (a seeded sample); unset: all of them")
-    thresholds: list[Threshold] | None = param(None, "gates on the metrics (set in the config's thresholds: section)")
+    thresholds: list[Threshold] | None = param(None, "gates on the metrics (the config's thresholds: section)")  # noqa: RUF009
 
     _legacy: ClassVar[bool] = False
     """Whether the probe (or a base) was written the old way, with its own ``__init__`` storing keyword arguments."""
@@ -108,10 +108,10 @@ class Probe:
         """The declared parameters by name, the probe's own first and the base's (seed, max_cases, thresholds) last."""
         if cls._legacy:
             return _legacy_parameters(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
         out: dict[str, Param] = {}
         for c in cls.__mro__:
-            for fname in c.__dict__.get("__annotations__", {}):
+            for fname in inspect.get_annotations(c):
                 f = fields.get(fname)
                 if f is not None and fname not in out:
                     out[fname] = Param(fname, _resolve(f.type, c), f.default, f.metadata.get("doc", ""))
@@ -300,7 +300,7 @@ def _resolve(annotation: Any, owner: type) -> Any:
     if not isinstance(annotation, str):
         return annotation
     try:
-        return eval(annotation, dict(vars(typing)), dict(vars(sys.modules[owner.__module__])))  # noqa: S307
+        return eval(annotation, dict(vars(typing)), dict(vars(sys.modules[owner.__module__])))
     except Exception:  # noqa: BLE001 - a name imported only for type checking: the type check is lost, nothing else
         return Any
 
@@ -318,10 +318,10 @@ def _legacy_parameters(cls: type[Probe]) -> dict[str, Param]:
             hints = typing.get_type_hints(init)
         except Exception:  # noqa: BLE001 - a hint we cannot evaluate only loses the type check
             hints = {}
-        for pname, p in inspect.signature(init).parameters.items():
-            if p.kind is p.KEYWORD_ONLY and pname not in params:
+        for pname, arg in inspect.signature(init).parameters.items():
+            if arg.kind is arg.KEYWORD_ONLY and pname not in params:
                 doc = base[pname].doc if pname in base else ""
-                params[pname] = Param(pname, hints.get(pname, Any), p.default, doc)
-    for pname, p in base.items():
-        params.setdefault(pname, p)
+                params[pname] = Param(pname, hints.get(pname, Any), arg.default, doc)
+    for pname, declared in base.items():
+        params.setdefault(pname, declared)
     return params

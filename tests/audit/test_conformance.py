@@ -7,7 +7,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -110,7 +110,7 @@ def test_an_entry_point_probe_is_registered_and_conforms(installed, tiny_head): 
 class _Base(Probe):
     name, suite, title = "testing.kit", "testing", "kit"
     requires = frozenset({"embed"})
-    card = {"what": "w", "how_to_read": "h", "sources": ["s"], "limits": ["l"]}
+    card: ClassVar[dict[str, Any]] = {"what": "w", "how_to_read": "h", "sources": ["s"], "limits": ["l"]}
     metric_specs = (MetricSpec("similarity", higher_is_better=True),)
     n: int = param(3, "sentences")
 
@@ -242,6 +242,6 @@ def test_a_threshold_on_an_undeclared_metric_is_refused_before_any_forward_pass(
     with pytest.raises(AuditError, match=r"has no metric 'flip_rat' \(did you mean 'flip_rate'\?\); its gateable metrics"):
         run_audit(model, probes=["robustness.perturbation"], thresholds={"robustness.perturbation": [Threshold("flip_rat", 0.1)]},
                   explain=False, progress=False)
-    with pytest.raises(AuditError, match="they_share of bias.pronoun_occupation has no good direction"):
+    with pytest.raises(AuditError, match=r"they_share of bias\.pronoun_occupation has no good direction"):
         run_audit(tiny("bert-mlm"), probes=["bias.pronoun_occupation"],
                   thresholds={"bias.pronoun_occupation": [Threshold("they_share", 0.1)]}, explain=False, progress=False)

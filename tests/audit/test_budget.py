@@ -11,6 +11,7 @@ from audit.cache import OutputCache
 from audit.errors import AuditError
 
 
+
 def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, tmp_path):  # type: ignore[no-untyped-def]
     """The issue's case: 12.9 M tokens under --max-cases 30 before budgets; now within 30 × 2,048, with the cut said."""
     from audit import testing

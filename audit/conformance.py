@@ -30,8 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["BUDGET", "CARD_KEYS", "TINY_KINDS", "ConformanceError", "check_probe", "tiny_models"]
 
-TINY_KINDS = ("bert-classifier", "bert-ner", "bert-mlm", "gpt2", "sentence-transformer", "bert-encoder", "bert-qa", "bart",
-              "t5")
+TINY_KINDS = ("bert-classifier", "bert-ner", "bert-mlm", "gpt2", "sentence-transformer", "bert-encoder", "bert-qa", "bart")
 """One tiny model per head (``audit.testing`` and ``probes.heads.tiny`` build them)."""
 BUDGET = 25_000
 """Tokens a probe may push through a tiny model (cut down by ``shrink`` when its defaults need more)."""
@@ -54,8 +53,8 @@ def tiny_models(root: str | Path | None = None) -> Callable[[str], AuditedModel]
 
     def get(kind: str) -> AuditedModel:
         if kind not in loaded:
-            if kind in tiny.KINDS:  # sequence-to-sequence: room for the summarization documents
-                path = tiny.build(kind, folder / kind, max_length=256 if kind in ("bart", "t5") else 64)
+            if kind in tiny.KINDS:  # bart: room for the summarization documents
+                path = tiny.build(kind, folder / kind, max_length=256 if kind == "bart" else 64)
             else:
                 path = testing.build(kind, folder / kind)
             loaded[kind] = load(str(path), progress=False, use_cache=False)

@@ -701,7 +701,8 @@ def _probes(doc: _Doc, raw: dict[str, dict[str, Any] | None], registry: dict[str
             if pname == "thresholds":
                 raise doc.error(path + (pname,), "set thresholds in the top-level thresholds: section")
             try:
-                registry[name].check_parameters({pname: value})
+                cls: Any = registry[name]  # a Probe subclass
+                cls.check_parameters({pname: value})
             except AuditError as exc:
                 raise doc.error(path + (pname,), str(exc)) from None
             if not _fits(value, accepted[pname]):

@@ -151,7 +151,7 @@ class LongQAProbe(GridProbe):
         headline = (f"At {longest} tokens (the model reads {limit}), exact match is "
                     + ", ".join(f"{v:.0%} with {s}" for s, v in by.items())
                     + f"; the fact lies past the first window in {1 - np.mean(seen):.0%} of the inputs.")
-        charts = tuple(_heatmap(f"Exact match by length and depth ({s})", "Exact match", rows, "exact_match", s, lengths, self.depths)
+        charts = tuple(_heatmap(f"Exact match by length and depth ({s})", "Exact match", rows, "exact_match", s, lengths, list(self.depths))
                        for s in self.strategies)
         cases.sort(key=lambda c: -c.score)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
@@ -219,7 +219,7 @@ class LongSummaryProbe(GridProbe):
                     f"{metrics[len(lengths) - 1].value:.2f} at {lengths[-1]} (the model reads {limit}); "
                     + (f"past the limit the gain is {max(abs(v) for v in past):.3g} (0 expected)." if past else "no fact lies past the limit."))
         chart = _heatmap("Likelihood gain of the fact by length and depth", "Log-likelihood gain (nats)", rows, "gain",
-                         "truncate", lengths, self.depths)
+                         "truncate", lengths, list(self.depths))
         cases.sort(key=lambda c: -c.score)
         return ProbeResult(self.name, self.suite, self.title, headline, metrics=tuple(metrics),
                            tables={"gain": rows, "kept": kept_rows}, charts=(chart,), cases=tuple(cases[:8]),

@@ -45,7 +45,7 @@ def tiny_models(root: str | Path | None = None) -> Callable[[str], AuditedModel]
     """``get(kind)`` -> a loaded tiny model of that head, built on first use under ``root`` (a temporary
     folder when None) and shared by every later call, so checking many probes builds each model once."""
     from audit import testing
-    from audit.models import load
+    from audit.loading import load
     from probes.heads import tiny
 
     folder = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="audit-conformance-"))

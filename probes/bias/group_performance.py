@@ -107,7 +107,7 @@ class GroupPerformanceProbe(Probe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.data == EXAMPLE:  # what ``params`` records for the generated example reads back as it
+        if isinstance(self.data, str) and self.data == EXAMPLE:  # as ``params`` records it
             self.data = None
 
     def get_params(self) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import pytest
 import audit
 from audit.budget import NOT_RUN, TOKENS_PER_CASE, BudgetExceeded, token_budget
 from audit.cache import OutputCache
+from audit.engine import EngineStats
 from audit.errors import AuditError
-
 
 
 def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, tmp_path):  # type: ignore[no-untyped-def]
@@ -29,6 +29,7 @@ def test_long_input_lm_on_a_512_position_mlm_is_cut_to_fit_max_cases(tiny_path, 
 def test_a_probe_that_cannot_fit_is_not_run_and_says_why(tiny):  # type: ignore[no-untyped-def]
     model = tiny("bert-mlm")
     model.engine.cache = OutputCache(None)
+    model.engine.stats = EngineStats()  # the shared model's count from earlier tests (the removed every-probe loop reset it)
     result = audit.run(model, probes=["bias.crows_pairs"], max_tokens=5, explain=False, progress=False)
     (p,) = result.probes
     assert p.status == "skipped" and p.headline.startswith(NOT_RUN) and "raise --max-tokens" in p.headline

@@ -133,7 +133,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     if args.config:
         from audit.config import load_config
 
-        spec = load_config(args.config).run_spec()
+        spec = RunSpec.from_config(load_config(args.config))
         if args.probes or args.suites:  # the command line narrows the selection: keep only its probes' settings
             from probes.base import resolve
 

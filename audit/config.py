@@ -1,5 +1,5 @@
 """Declarative audit configs: a YAML file validated (by pydantic models of its sections) into an AuditConfig,
-whose ``run_spec()`` is the run it asks for.
+whose ``RunSpec.from_config(config)`` is the run it asks for.
 
 Every error names the file, the line and the key, because a config is usually edited far from where it
 runs (in CI). The YAML is *composed* rather than loaded so that each value keeps its line number; files
@@ -44,7 +44,6 @@ from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.results import AuditResult, Metric
-    from audit.run_spec import RunSpec
 
 Path_ = tuple[Any, ...]
 """Where a value sits in the document: ("thresholds", "bias.weat", 0, "max")."""
@@ -98,7 +97,7 @@ class BaselineSettings(BaseModel):
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """A validated audit config; ``run_spec()`` is the run it asks for."""
+    """A validated audit config; ``RunSpec.from_config(config)`` is the run it asks for."""
 
     model: str = "default"
     task: str | None = None
@@ -153,38 +152,15 @@ class AuditConfig:
             "allow_inconclusive": self.allow_inconclusive,
         }
 
-    def run_spec(self) -> RunSpec:
-        """The run this config asks for (``audit.runner.run(spec)``)."""
-        from audit.run_spec import RunSpec
-
-        return RunSpec(
-            model=self.model,
-            task=self.task,
-            suites=self.suites or None,
-            probes=tuple(self.probes) or None,
-            probe_params={name: dict(params) for name, params in self.probes.items() if params},
-            thresholds=self.thresholds,
-            seed=self.seed,
-            max_cases=self.max_cases,
-            device=self.device,
-            dtype=self.dtype,
-            batch_size=self.batch_size,
-            explain=self.explain.method or False,
-            max_explanations=self.explain.max_cases,
-            baseline=self.baseline,
-            allow_inconclusive=self.allow_inconclusive,
-            config=self,
-        )
-
     def run_kwargs(self) -> dict[str, Any]:
         """Deprecated (one release): keyword arguments for the deprecated ``audit.runner.run_audit``."""
-        warnings.warn("AuditConfig.run_kwargs() is deprecated; use audit.runner.run(config.run_spec())",
+        warnings.warn("AuditConfig.run_kwargs() is deprecated; use audit.run(RunSpec.from_config(config))",
                       DeprecationWarning, stacklevel=2)
-        spec = self.run_spec()
-        names = ("model", "task", "probe_params", "thresholds", "seed", "max_cases", "device", "dtype", "batch_size",
-                 "explain", "max_explanations")
-        return {**{n: getattr(spec, n) for n in names}, "suites": list(self.suites) or None,
-                "probes": list(self.probes) or None, "config": self.to_dict()}
+        names = ("model", "task", "thresholds", "seed", "max_cases", "device", "dtype", "batch_size")
+        return {**{n: getattr(self, n) for n in names}, "suites": list(self.suites) or None,
+                "probes": list(self.probes) or None, "config": self.to_dict(),
+                "probe_params": {name: dict(params) for name, params in self.probes.items() if params},
+                "explain": self.explain.method or False, "max_explanations": self.explain.max_cases}
 
     def max_cases_warnings(self) -> list[str]:
         """Gates that this config's max_cases leaves too few cases to pass (see audit.gates.cases_to_pass)."""

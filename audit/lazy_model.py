@@ -60,7 +60,7 @@ def facts_key(parts: dict[str, Any]) -> str:
     """Key of the facts record: the caller's description of the files and options, library versions, toolkit code."""
     from audit.cache import make_key
     from audit.fingerprint import versions
-    from audit.probe_cache import code_fingerprint
+    from audit.versions import code_fingerprint
 
     return make_key(
         FORMAT,

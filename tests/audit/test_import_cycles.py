@@ -104,15 +104,8 @@ def _cycle_through(graph: dict[str, set[str]], component: set[str]) -> list[str]
     raise AssertionError("a strongly connected component has a cycle through each of its modules")
 
 
-KNOWN = [
-    ["audit.config", "audit.run_spec", "audit.config"],
-    ["audit.explain.cases", "audit.explain.explainer", "audit.explain.cases"],
-    ["audit.lazy_model", "audit.probe_cache", "audit.tasks.base", "audit.lazy_model"],
-]
-"""Cycles still open, landed after the heads move; each is removed from here when it is broken (the test fails
-until then): the run specification reads the config's types and AuditConfig.run_spec() builds a RunSpec (lazy);
-explain.cases and explainer import each other; lazy_model keys its facts by the probe cache's code fingerprint
-while the adapter base resolves lazy models (probe_cache names the adapter base for typing)."""
+KNOWN: list[list[str]] = []
+"""Cycles still open; empty: each one that lands breaks this test until it is broken."""
 
 
 def test_no_import_cycles():

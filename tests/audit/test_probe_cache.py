@@ -3,7 +3,7 @@ what a result depends on (parameters, a data file's contents, the budget) recomp
 from __future__ import annotations
 
 import audit
-from audit import probe_cache
+from audit import probe_cache, versions
 
 PROBES = ["bias.crows_pairs", "multilingual.tokenizer"]
 
@@ -47,7 +47,7 @@ def test_a_change_recomputes(tiny_path, tmp_path):  # type: ignore[no-untyped-de
 
 def test_no_cache_means_no_probe_cache(tiny):  # type: ignore[no-untyped-def]
     assert not probe_cache.enabled(tiny("bert-mlm"))  # in-memory output cache: every probe recomputed
-    assert len(probe_cache.code_fingerprint()) == 64
+    assert len(versions.code_fingerprint()) == 64
 
 
 def test_tokenizer_measurements_are_shared_by_models_with_the_same_tokenizer(tiny_path, tmp_path):  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import yaml
 from audit.ci import baseline_gates, junit_xml, markdown_summary
 from audit.config import load_config
 from audit.results import AuditResult
+from audit.run_spec import RunSpec
 from audit.runner import run
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -36,7 +37,7 @@ max_cases: 24
 """, encoding="utf-8")
     assert len(config.read_text().splitlines()) <= 15
     cfg = load_config(config)
-    result = run(cfg.run_spec().replace(use_cache=False), progress=False)  # the config's thresholds as written: checked
+    result = run(RunSpec.from_config(cfg).replace(use_cache=False), progress=False)  # the config's thresholds as written: checked
     assert result.config["model_card"]["intended_use"].startswith("Sentiment triage")
     assert result.config["thresholds"][P][1] == {"metric": "flip_rate", "max": 0.0, "mode": "ci_any", "group": "typo", "min_n": 10}
 

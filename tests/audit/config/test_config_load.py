@@ -8,6 +8,7 @@ import pytest
 from audit.config import AuditConfig, init_command, load_config, starter_config, validate_command
 from audit.errors import AuditError
 from audit.gates import Threshold
+from audit.run_spec import RunSpec
 
 FULL = """
 model: ./models/tiny
@@ -60,7 +61,7 @@ def test_every_field_is_read(write):
 def test_defaults_of_an_empty_config(write):
     cfg = load_config(write("audit.yaml", "# nothing\n"))
     assert cfg == AuditConfig(files=(Path("audit.yaml"),))
-    spec = cfg.run_spec()
+    spec = RunSpec.from_config(cfg)
     assert (spec.model, spec.suites, spec.probes, spec.probe_params, spec.explain, spec.baseline) == (
         "default", None, None, {}, "ig", None)
 
@@ -71,7 +72,7 @@ def test_a_hub_id_is_not_mistaken_for_a_path(write):
 
 def test_the_run_spec_carries_every_setting(write):
     cfg = load_config(write("audit.yaml", FULL.replace("./models/tiny", "default") + "allow_inconclusive: true\n"))
-    spec = cfg.run_spec()
+    spec = RunSpec.from_config(cfg)
     assert spec.probes == ("robustness.perturbation",) and spec.suites == ("robustness",)
     assert spec.probe_params == {"robustness.perturbation": {"perturbations": ["typo", "lowercase"]}}
     assert spec.thresholds == cfg.thresholds
@@ -92,10 +93,10 @@ def test_run_kwargs_still_work_for_one_release_with_a_warning(write):
     from audit.run_spec import RunSpec
 
     cfg = load_config(write("audit.yaml", FULL.replace("./models/tiny", "default")))
-    with pytest.warns(DeprecationWarning, match="run_spec"):
+    with pytest.warns(DeprecationWarning, match="RunSpec.from_config"):
         kwargs = cfg.run_kwargs()
     assert RunSpec.create(**kwargs).recorded_config() == cfg.to_dict()  # what run_audit(**kwargs) now builds
-    spec = cfg.run_spec()
+    spec = RunSpec.from_config(cfg)
     assert kwargs["probes"] == list(spec.probes) and kwargs["thresholds"] == spec.thresholds
     assert (kwargs["explain"], kwargs["max_explanations"], kwargs["config"]) == ("saliency", 4, cfg.to_dict())
 
@@ -105,7 +106,7 @@ def test_run_kwargs_still_work_for_one_release_with_a_warning(write):
 def test_explain_forms(write, text, method):
     cfg = load_config(write("audit.yaml", text + "\n"))
     assert cfg.explain.method == method
-    assert cfg.run_spec().explain == (method or False)
+    assert RunSpec.from_config(cfg).explain == (method or False)
 
 
 def test_short_forms(write):

@@ -130,7 +130,7 @@ def test_unaligned_pairs_and_qa_say_why_there_is_no_contrast(linear_model):
 
 
 def test_runner_rows_and_report_show_the_gap_first(tiny):
-    from audit.explain.explainer import explain_cases
+    from audit.explain.cases import explain_cases
     from audit.results import Case
     from reports.html import environment, explanation_view
 
@@ -152,7 +152,7 @@ def test_runner_rows_and_report_show_the_gap_first(tiny):
 def test_long_text_says_what_the_model_reads_and_what_was_cut(tiny):
     """A needle case: the long side is explained as the model reads it (its first tokens), the pair (the needle
     alone) in full; the rows and the report say what each side's model input is and what was cut."""
-    from audit.explain.explainer import explain_cases
+    from audit.explain.cases import explain_cases
     from audit.results import Case
     from reports.html import explanation_view
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.explain.explainer import FLOAT_FLOOR, explain, explain_cases
+from audit.explain.cases import explain_cases
+from audit.explain.explainer import FLOAT_FLOOR, explain
 from audit.loading import load
 from audit.results import Case
 

@@ -39,7 +39,7 @@ from pydantic_core import PydanticCustomError
 
 from audit.errors import AuditError, did_you_mean
 from audit.gates import DEFAULT_MODE, MODES, Mode, Threshold
-from audit.ranges import COUNT_MAX, INT_MAX, SEED_MAX, int_problem
+from audit.ranges import COUNT_MAX, DEFAULT_TOLERANCE, INT_MAX, SEED_MAX, int_problem
 from audit.stats import MIN_CASES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +54,6 @@ MODEL_CARD_KEYS = ("name", "version", "description", "owners", "contact", "licen
 """Sections of a model card (Mitchell et al. 2019, "Model Cards for Model Reporting")."""
 DTYPES = ("auto", "fp32", "float32", "bf16", "bfloat16", "fp16", "float16")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-DEFAULT_TOLERANCE = 0.02
 DEFAULT_MAX_EXPLANATIONS = 16
 MAX_CONFIG_BYTES = 1 << 20
 """A config (or an included file) larger than 1 MiB is refused: configs are a few hundred lines."""
